@@ -22,4 +22,7 @@ int ReportInvalidInput(const util::Error& error);
 // *exit_code when it runs.
 void AddEnvCommands(CLI::App& app, int* exit_code);
 
+// Adds `strata package ...` to `app`.
+void AddPackageCommands(CLI::App& app, int* exit_code);
+
 }  // namespace strata::cli

@@ -52,8 +52,8 @@ TEST(RuntimeEnvCreate, NullNamedFieldsAreNotPassed) {
 }
 
 TEST(RuntimeEnvCreate, EmptyValuesAreDropped) {
-  EXPECT_EQ(Serialized(R"({"pip": [], "env_vars": {}, "excludes": [], "uv": {"packages": []}})"),
-            "{}");
+  EXPECT_EQ(Serialized(R"({"pip": [], "env_vars": {}, "excludes": []})"), "{}");
+  EXPECT_EQ(Serialized(R"({"uv": {"packages": []}, "env_vars": ""})"), "{}");
 }
 
 TEST(RuntimeEnvCreate, AllNoneValuesClearTheEnv) {

@@ -105,7 +105,7 @@ util::Result<size_t> PyLen(const Json& value) {
 // Ray's parse_path: a local path must resolve.
 util::Status ValidateLocalPath(const std::string& path) {
   std::error_code ec;
-  std::filesystem::canonical(path.empty() ? "." : path, ec);
+  (void)std::filesystem::canonical(path.empty() ? "." : path, ec);
   if (ec) return util::ValueError(util::PyNormalizePath(path) + " is not a valid path.");
   return {};
 }

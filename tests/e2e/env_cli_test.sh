@@ -24,7 +24,7 @@ expect_ok "validate --file YAML reads requirements relative to cwd" \
 
 echo '{"uv": ["a"], "nsight": "default"}' > env.json
 run $S env validate --file env.json
-expect_ok "validate --file JSON" '{"_nsight": "default", "uv": {"packages": ["a"], "uv_check": false}}'
+expect_ok "validate --file JSON (serialize re-validates, so uv gains its dict defaults as in Ray)" '{"_nsight": "default", "uv": {"packages": ["a"], "uv_check": false, "uv_pip_install_options": ["--no-cache"]}}'
 
 run bash -c "echo '{\"env_vars\": {\"X\": \"\\u00e9\"}}' | $S env validate -"
 expect_ok "validate from stdin escapes non-ASCII like Python" '{"env_vars": {"X": "\u00e9"}}'
