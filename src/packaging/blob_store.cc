@@ -1,0 +1,190 @@
+#include "packaging/blob_store.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <set>
+
+#include "packaging/archive.h"
+
+namespace strata::packaging {
+namespace {
+
+namespace fs = std::filesystem;
+
+bool IsValidDigest(std::string_view sha) {
+  return sha.size() == 64 && std::all_of(sha.begin(), sha.end(), [](char c) {
+           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+         });
+}
+
+// Package names are single path components: no traversal through them.
+bool IsValidPackageName(std::string_view name) {
+  return !name.empty() && name != "." && name != ".." && name.find('/') == std::string_view::npos &&
+         name.find('\0') == std::string_view::npos;
+}
+
+util::Status Publish(const fs::path& temp, const fs::path& final_path) {
+  std::error_code ec;
+  fs::rename(temp, final_path, ec);
+  if (ec) {
+    fs::remove(temp, ec);
+    return util::IOError("cannot publish " + final_path.string() + ": " + ec.message());
+  }
+  return {};
+}
+
+}  // namespace
+
+util::Result<BlobStore> BlobStore::Open(const fs::path& root) {
+  std::error_code ec;
+  for (const char* sub : {"blobs", "manifests", "packages", "tmp"}) {
+    fs::create_directories(root / sub, ec);
+    if (ec) return util::IOError("cannot create " + (root / sub).string() + ": " + ec.message());
+  }
+  // Leftovers of writes interrupted by a crash; files younger than a minute
+  // may belong to a live writer in another process.
+  auto now = fs::file_time_type::clock::now();
+  for (const auto& entry : fs::directory_iterator(root / "tmp", ec)) {
+    auto written = entry.last_write_time(ec);
+    if (!ec && now - written > std::chrono::minutes(1)) fs::remove_all(entry.path(), ec);
+  }
+  return BlobStore(root);
+}
+
+fs::path BlobStore::BlobPath(std::string_view sha256) const {
+  return root_ / "blobs" / std::string(sha256.substr(0, 2)) / std::string(sha256);
+}
+
+util::Result<fs::path> BlobStore::NewTempPath() const {
+  std::string pattern = (root_ / "tmp" / "w-XXXXXX").string();
+  int fd = ::mkstemp(pattern.data());
+  if (fd < 0) return util::IOError("cannot create a file in " + (root_ / "tmp").string() + ": " +
+                                   std::strerror(errno));
+  ::close(fd);
+  return fs::path(pattern);
+}
+
+bool BlobStore::HasBlob(std::string_view sha256) const {
+  std::error_code ec;
+  return IsValidDigest(sha256) && fs::exists(BlobPath(sha256), ec);
+}
+
+std::vector<std::string> BlobStore::MissingBlobs(const Manifest& manifest) const {
+  std::vector<std::string> missing;
+  std::set<std::string_view> seen;
+  for (const ManifestEntry& e : manifest.entries()) {
+    if (e.type != EntryType::kFile || !seen.insert(e.sha256).second) continue;
+    if (!HasBlob(e.sha256)) missing.push_back(e.sha256);
+  }
+  return missing;
+}
+
+util::Status BlobStore::PutBlobFromFile(std::string_view sha256, const fs::path& source) {
+  if (!IsValidDigest(sha256)) {
+    return util::ValueError("blob digest must be 64 lowercase hex characters, got '" +
+                            std::string(sha256) + "'");
+  }
+  if (HasBlob(sha256)) return {};
+  auto temp = NewTempPath();
+  if (!temp) return std::move(temp).error();
+  std::error_code ec;
+  fs::copy_file(source, *temp, fs::copy_options::overwrite_existing, ec);
+  if (ec) {
+    fs::remove(*temp, ec);
+    return util::IOError("cannot read " + source.string() + ": " + ec.message());
+  }
+  auto actual = Sha256File(*temp);
+  if (!actual || *actual != sha256) {
+    fs::remove(*temp, ec);
+    if (!actual) return std::move(actual).error();
+    return util::ValueError("blob content does not match its digest: expected " +
+                            std::string(sha256) + ", got " + *actual);
+  }
+  fs::create_directories(BlobPath(sha256).parent_path(), ec);
+  return Publish(*temp, BlobPath(sha256));
+}
+
+util::Status BlobStore::PutBlob(std::string_view sha256, std::string_view bytes) {
+  auto temp = NewTempPath();
+  if (!temp) return std::move(temp).error();
+  {
+    std::ofstream out(*temp, std::ios::binary | std::ios::trunc);
+    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+    if (!out) return util::IOError("cannot write " + temp->string());
+  }
+  util::Status status = PutBlobFromFile(sha256, *temp);
+  std::error_code ec;
+  fs::remove(*temp, ec);
+  return status;
+}
+
+util::Result<std::string> BlobStore::CommitPackage(const Manifest& manifest) {
+  std::vector<std::string> missing = MissingBlobs(manifest);
+  if (!missing.empty()) {
+    std::string list;
+    for (size_t i = 0; i < missing.size() && i < 10; ++i) list += (i ? ", " : "") + missing[i];
+    return util::NotFoundError("cannot commit " + manifest.Uri() + ": " +
+                               std::to_string(missing.size()) + " file(s) not uploaded yet (" +
+                               list + (missing.size() > 10 ? ", ..." : "") + ")");
+  }
+  std::string name = manifest.PackageName();
+  if (HasPackage(name)) return manifest.Uri();
+  std::vector<PackageEntry> entries;
+  for (const ManifestEntry& e : manifest.entries()) {
+    PackageEntry entry{e.path, e.type, {}, e.size, e.executable};
+    if (e.type == EntryType::kFile) entry.source = BlobPath(e.sha256);
+    entries.push_back(std::move(entry));
+  }
+  if (auto ok = WriteZip(entries, root_ / "packages" / name); !ok) return std::move(ok).error();
+  auto temp = NewTempPath();
+  if (!temp) return std::move(temp).error();
+  std::ofstream(*temp, std::ios::binary | std::ios::trunc) << util::DumpsSorted(manifest.ToJson());
+  if (auto ok = Publish(*temp, root_ / "manifests" / (name + ".json")); !ok) {
+    return std::move(ok).error();
+  }
+  return manifest.Uri();
+}
+
+util::Status BlobStore::PutPackageArchive(std::string_view name, const fs::path& archive) {
+  if (!IsValidPackageName(name)) {
+    return util::ValueError("invalid package name '" + std::string(name) + "'");
+  }
+  auto temp = NewTempPath();
+  if (!temp) return std::move(temp).error();
+  std::error_code ec;
+  fs::copy_file(archive, *temp, fs::copy_options::overwrite_existing, ec);
+  if (ec) {
+    fs::remove(*temp, ec);
+    return util::IOError("cannot read " + archive.string() + ": " + ec.message());
+  }
+  return Publish(*temp, root_ / "packages" / std::string(name));
+}
+
+bool BlobStore::HasPackage(std::string_view name) const {
+  std::error_code ec;
+  return IsValidPackageName(name) && fs::exists(root_ / "packages" / std::string(name), ec);
+}
+
+util::Result<fs::path> BlobStore::PackagePath(std::string_view name) const {
+  if (!HasPackage(name)) {
+    return util::NotFoundError("package " + std::string(name) + " is not in the store");
+  }
+  return root_ / "packages" / std::string(name);
+}
+
+util::Status BlobStore::DeletePackage(std::string_view name) {
+  if (!IsValidPackageName(name)) {
+    return util::ValueError("invalid package name '" + std::string(name) + "'");
+  }
+  std::error_code ec;
+  fs::remove(root_ / "packages" / std::string(name), ec);
+  fs::remove(root_ / "manifests" / (std::string(name) + ".json"), ec);
+  return {};
+}
+
+}  // namespace strata::packaging

@@ -1,0 +1,76 @@
+// Manifest: the content identity of a package, and what a client and the
+// package store exchange so an upload sends only the files the store lacks.
+//
+// A manifest lists every entry of the package as it appears in the archive
+// (paths already carrying a py_modules top-level folder), sorted bytewise by
+// path: type, executable bit, size and SHA-256 of the content of files.
+// Its digest is the SHA-256 of the canonical text
+//
+//   for each entry, in order:  <F|D> <x|-> <sha256 hex or -> <path> '\0'
+//
+// (paths cannot contain NUL, so the text is unambiguous). Same content gives
+// the same digest whatever the mtimes, traversal order or absolute location;
+// a change of content, name, executable bit or set of empty directories gives
+// another. The package URI is gcs://_strata_pkg_<first 32 hex of digest>.zip.
+//
+// JSON form (what travels between client and store):
+//   {"entries": [{"path": "a.py", "type": "file", "executable": false,
+//                 "size": 12, "sha256": "<64 hex>"},
+//                {"path": "empty", "type": "directory"}]}
+//
+// Thread-safety: value types; BuildManifest may run concurrently.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "packaging/entry.h"
+#include "util/pyjson.h"
+#include "util/result.h"
+
+namespace strata::packaging {
+
+inline constexpr std::string_view kPackagePrefix = "_strata_pkg_";
+
+struct ManifestEntry {
+  std::string path;
+  EntryType type = EntryType::kFile;
+  bool executable = false;
+  std::uint64_t size = 0;
+  std::string sha256;  // lowercase hex; empty for directories
+};
+
+class Manifest {
+ public:
+  Manifest() = default;
+  // `entries` must be sorted by path and free of duplicates (checked).
+  static util::Result<Manifest> FromEntries(std::vector<ManifestEntry> entries);
+  static util::Result<Manifest> FromJson(const util::Json& json);
+
+  const std::vector<ManifestEntry>& entries() const { return entries_; }
+  const std::string& digest() const { return digest_; }
+  // "_strata_pkg_<32 hex>.zip"
+  std::string PackageName() const;
+  // "gcs://_strata_pkg_<32 hex>.zip"
+  std::string Uri() const;
+  std::uint64_t TotalFileBytes() const;
+  util::Json ToJson() const;
+
+ private:
+  std::vector<ManifestEntry> entries_;
+  std::string digest_;
+};
+
+// Hashes every file of `entries` (sorted, as WalkPackageTree returns them),
+// using up to `threads` threads (0: one per core). When `top_level_dir` is
+// non-empty every path is placed under it, as in the archive. Fails with an
+// IOError naming a file that cannot be read.
+util::Result<Manifest> BuildManifest(const std::vector<PackageEntry>& entries,
+                                     std::string_view top_level_dir = "", unsigned threads = 0);
+
+// SHA-256 of a file's bytes, lowercase hex.
+util::Result<std::string> Sha256File(const std::filesystem::path& path);
+
+}  // namespace strata::packaging

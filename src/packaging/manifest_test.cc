@@ -1,0 +1,209 @@
+#include "packaging/manifest.h"
+
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fstream>
+
+#include "packaging/blob_store.h"
+#include "packaging/package.h"
+
+namespace strata::packaging {
+namespace {
+
+namespace fs = std::filesystem;
+
+class PackageTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char pattern[] = "/tmp/strata-manifest-test-XXXXXX";
+    ASSERT_NE(mkdtemp(pattern), nullptr);
+    dir_ = pattern;
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  void Write(const fs::path& path, const std::string& content) {
+    fs::create_directories(path.parent_path());
+    std::ofstream(path, std::ios::binary) << content;
+  }
+  std::string UriOf(const fs::path& root, TopLevel top = TopLevel::kContentsAtRoot) {
+    PackageOptions options;
+    options.walk.default_excludes = DefaultExcludes();
+    options.walk.read_gitignore = true;
+    options.top_level = top;
+    auto package = PrepareLocalPackage(root, options);
+    EXPECT_TRUE(package) << (package ? "" : package.error().message);
+    return package ? package->manifest.Uri() : "";
+  }
+  fs::path dir_;
+};
+
+TEST_F(PackageTest, UriShape) {
+  Write(dir_ / "a" / "main.py", "print(1)\n");
+  std::string uri = UriOf(dir_ / "a");
+  ASSERT_EQ(uri.size(), std::string("gcs://_strata_pkg_").size() + 32 + 4);
+  EXPECT_TRUE(uri.starts_with("gcs://_strata_pkg_"));
+  EXPECT_TRUE(uri.ends_with(".zip"));
+}
+
+TEST_F(PackageTest, SameContentSameIdentityAnywhere) {
+  for (const char* root : {"one", "two/nested"}) {
+    Write(dir_ / root / "main.py", "print(1)\n");
+    Write(dir_ / root / "pkg" / "util.py", "x = 1\n");
+    fs::create_directories(dir_ / root / "empty");
+  }
+  fs::last_write_time(dir_ / "two/nested/main.py", fs::file_time_type::clock::now() - std::chrono::hours(5));
+  EXPECT_EQ(UriOf(dir_ / "one"), UriOf(dir_ / "two" / "nested"));
+}
+
+TEST_F(PackageTest, AnyChangeChangesIdentity) {
+  fs::path root = dir_ / "p";
+  Write(root / "main.py", "print(1)\n");
+  std::string base = UriOf(root);
+  Write(root / "main.py", "print(2)\n");
+  std::string edited = UriOf(root);
+  EXPECT_NE(base, edited);
+  fs::rename(root / "main.py", root / "app.py");
+  std::string renamed = UriOf(root);
+  EXPECT_NE(edited, renamed);
+  fs::permissions(root / "app.py", fs::perms::owner_exec, fs::perm_options::add);
+  std::string executable = UriOf(root);
+  EXPECT_NE(renamed, executable);
+  fs::create_directories(root / "empty_dir");
+  std::string with_dir = UriOf(root);
+  EXPECT_NE(executable, with_dir);
+  fs::remove(root / "empty_dir");
+  EXPECT_EQ(UriOf(root), executable);
+}
+
+TEST_F(PackageTest, ExcludedFilesDoNotCount) {
+  fs::path root = dir_ / "p";
+  Write(root / "main.py", "print(1)\n");
+  std::string base = UriOf(root);
+  Write(root / "__pycache__" / "main.cpython-311.pyc", "junk");
+  Write(root / ".git" / "HEAD", "ref");
+  EXPECT_EQ(UriOf(root), base);
+}
+
+TEST_F(PackageTest, PyModulesTopLevelFolderIsPartOfIdentity) {
+  Write(dir_ / "mod_a" / "__init__.py", "");
+  Write(dir_ / "mod_b" / "__init__.py", "");
+  EXPECT_EQ(UriOf(dir_ / "mod_a"), UriOf(dir_ / "mod_b"));
+  EXPECT_NE(UriOf(dir_ / "mod_a", TopLevel::kDirectoryName),
+            UriOf(dir_ / "mod_b", TopLevel::kDirectoryName));
+}
+
+TEST_F(PackageTest, SizeLimitNamesLargestFilesAndDirectories) {
+  fs::path root = dir_ / "p";
+  Write(root / "data" / "big.bin", std::string(3000, 'x'));
+  Write(root / "data" / "mid.bin", std::string(2000, 'x'));
+  Write(root / "small.txt", "hi");
+  PackageOptions options;
+  options.max_bytes = 4096;
+  auto package = PrepareLocalPackage(root, options);
+  ASSERT_FALSE(package);
+  EXPECT_EQ(package.error().kind, util::ErrorKind::kValueError);
+  const std::string& message = package.error().message;
+  EXPECT_TRUE(message.starts_with("Package size (0.00MiB) exceeds the maximum size of 0.00MiB."))
+      << message;
+  EXPECT_LT(message.find("data/big.bin"), message.find("data/mid.bin"));
+  EXPECT_NE(message.find("; largest directories: data/ (0.00MiB)."), std::string::npos) << message;
+  EXPECT_NE(message.find("'excludes'"), std::string::npos);
+}
+
+TEST_F(PackageTest, LargeFilesAreWarned) {
+  fs::path root = dir_ / "p";
+  Write(root / "big.bin", std::string(kLargeFileWarningBytes, 'x'));
+  Write(root / "small.bin", std::string(10, 'x'));
+  PackageOptions options;
+  auto package = PrepareLocalPackage(root, options);
+  ASSERT_TRUE(package);
+  ASSERT_EQ(package->warnings.size(), 1u);
+  EXPECT_TRUE(package->warnings[0].starts_with("File big.bin is very large (10.00MiB)."));
+}
+
+TEST_F(PackageTest, MaxPackageBytesFromEnvironment) {
+  setenv("STRATA_MAX_PACKAGE_SIZE", "1234", 1);
+  EXPECT_EQ(*MaxPackageBytesFromEnvironment(), 1234u);
+  setenv("STRATA_MAX_PACKAGE_SIZE", "12k", 1);
+  auto bad = MaxPackageBytesFromEnvironment();
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().message.find("STRATA_MAX_PACKAGE_SIZE"), std::string::npos);
+  unsetenv("STRATA_MAX_PACKAGE_SIZE");
+  EXPECT_EQ(*MaxPackageBytesFromEnvironment(), kDefaultMaxPackageBytes);
+}
+
+TEST(Manifest, JsonRoundTripAndValidation) {
+  std::string sha(64, 'a');
+  auto manifest = Manifest::FromEntries(
+      {{"a.py", EntryType::kFile, true, 3, sha}, {"empty", EntryType::kDirectory}});
+  ASSERT_TRUE(manifest);
+  auto back = Manifest::FromJson(manifest->ToJson());
+  ASSERT_TRUE(back);
+  EXPECT_EQ(back->digest(), manifest->digest());
+  EXPECT_EQ(back->entries()[0].executable, true);
+  EXPECT_FALSE(Manifest::FromEntries({{"b", EntryType::kFile, false, 1, sha},
+                                      {"a", EntryType::kFile, false, 1, sha}}));
+  EXPECT_FALSE(Manifest::FromEntries({{"a", EntryType::kFile, false, 1, "xyz"}}));
+  EXPECT_FALSE(Manifest::FromEntries({{"/abs", EntryType::kDirectory}}));
+  EXPECT_FALSE(Manifest::FromJson(util::Json::parse(R"({"entries": [{"path": "a", "type": "link"}]})")));
+}
+
+TEST_F(PackageTest, BlobStoreUploadsOnlyMissingFiles) {
+  fs::path root = dir_ / "project";
+  for (int i = 0; i < 20; ++i) Write(root / ("file" + std::to_string(i) + ".py"), "content " + std::to_string(i));
+  auto store = BlobStore::Open(dir_ / "store");
+  ASSERT_TRUE(store);
+  auto upload = [&](const LocalPackage& package) {
+    std::vector<std::string> missing = store->MissingBlobs(package.manifest);
+    for (const std::string& sha : missing) {
+      for (const PackageEntry& e : package.entries) {
+        if (e.type == EntryType::kFile && *Sha256File(e.source) == sha) {
+          EXPECT_TRUE(store->PutBlobFromFile(sha, e.source).ok());
+          break;
+        }
+      }
+    }
+    auto uri = store->CommitPackage(package.manifest);
+    EXPECT_TRUE(uri) << (uri ? "" : uri.error().message);
+    return missing.size();
+  };
+  PackageOptions options;
+  auto first = PrepareLocalPackage(root, options);
+  ASSERT_TRUE(first);
+  EXPECT_EQ(upload(*first), 20u);
+  Write(root / "file7.py", "edited");
+  auto second = PrepareLocalPackage(root, options);
+  ASSERT_TRUE(second);
+  EXPECT_EQ(upload(*second), 1u);
+  EXPECT_NE(first->manifest.Uri(), second->manifest.Uri());
+  // The assembled archive has the same bytes as the one written locally.
+  ASSERT_TRUE(WritePackageArchive(*second, dir_ / "local.zip").ok());
+  auto stored = store->PackagePath(second->manifest.PackageName());
+  ASSERT_TRUE(stored);
+  std::ifstream a(dir_ / "local.zip", std::ios::binary), b(*stored, std::ios::binary);
+  std::string bytes_a((std::istreambuf_iterator<char>(a)), {}), bytes_b((std::istreambuf_iterator<char>(b)), {});
+  EXPECT_EQ(bytes_a, bytes_b);
+}
+
+TEST_F(PackageTest, BlobStoreRejectsBadInput) {
+  auto store = BlobStore::Open(dir_ / "store");
+  ASSERT_TRUE(store);
+  std::string wrong(64, '0');
+  util::Status mismatch = store->PutBlob(wrong, "hello");
+  ASSERT_FALSE(mismatch.ok());
+  EXPECT_EQ(mismatch.error().kind, util::ErrorKind::kValueError);
+  EXPECT_FALSE(store->HasBlob(wrong));
+  EXPECT_TRUE(fs::is_empty(dir_ / "store" / "tmp"));
+  EXPECT_FALSE(store->PutBlob("../../etc", "x").ok());
+  EXPECT_FALSE(store->PutPackageArchive("../escape", dir_ / "nothing").ok());
+  auto manifest = Manifest::FromEntries({{"a", EntryType::kFile, false, 1, std::string(64, 'b')}});
+  ASSERT_TRUE(manifest);
+  auto commit = store->CommitPackage(*manifest);
+  ASSERT_FALSE(commit);
+  EXPECT_EQ(commit.error().kind, util::ErrorKind::kNotFound);
+  EXPECT_FALSE(store->HasPackage(manifest->PackageName()));
+}
+
+}  // namespace
+}  // namespace strata::packaging

@@ -1,0 +1,107 @@
+#include "packaging/package.h"
+
+#include <algorithm>
+#include <charconv>
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+
+#include "packaging/archive.h"
+#include "util/log.h"
+
+namespace strata::packaging {
+namespace {
+
+constexpr size_t kLargestShown = 5;
+
+std::string ListLargest(std::vector<std::pair<std::string, std::uint64_t>> sizes) {
+  std::sort(sizes.begin(), sizes.end(),
+            [](const auto& a, const auto& b) { return a.second > b.second || (a.second == b.second && a.first < b.first); });
+  std::string out;
+  for (size_t i = 0; i < sizes.size() && i < kLargestShown; ++i) {
+    out += (i == 0 ? " " : ", ") + sizes[i].first + " (" + MibString(sizes[i].second) + ")";
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string MibString(std::uint64_t bytes) {
+  char buffer[64];
+  std::snprintf(buffer, sizeof buffer, "%.2fMiB", static_cast<double>(bytes) / (1024.0 * 1024.0));
+  return buffer;
+}
+
+util::Result<std::uint64_t> MaxPackageBytesFromEnvironment() {
+  const char* value = std::getenv("STRATA_MAX_PACKAGE_SIZE");
+  if (value == nullptr || *value == '\0') return kDefaultMaxPackageBytes;
+  std::string_view text(value);
+  std::uint64_t bytes = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), bytes);
+  if (ec != std::errc() || end != text.data() + text.size()) {
+    return util::ValueError("STRATA_MAX_PACKAGE_SIZE must be a number of bytes, got '" +
+                            std::string(text) + "'");
+  }
+  return bytes;
+}
+
+util::Status CheckPackageSize(const std::vector<PackageEntry>& entries, std::uint64_t max_bytes) {
+  std::uint64_t total = 0;
+  for (const PackageEntry& e : entries) total += e.size;
+  if (total <= max_bytes) return {};
+  std::vector<std::pair<std::string, std::uint64_t>> files;
+  std::map<std::string, std::uint64_t> dirs;
+  for (const PackageEntry& e : entries) {
+    if (e.type != EntryType::kFile) continue;
+    files.emplace_back(e.path, e.size);
+    for (size_t slash = e.path.find('/'); slash != std::string::npos;
+         slash = e.path.find('/', slash + 1)) {
+      dirs[e.path.substr(0, slash + 1)] += e.size;
+    }
+  }
+  std::string message = "Package size (" + MibString(total) + ") exceeds the maximum size of " +
+                        MibString(max_bytes) + ". Largest files:" + ListLargest(files);
+  if (!dirs.empty()) {
+    message += "; largest directories:" + ListLargest({dirs.begin(), dirs.end()});
+  }
+  message +=
+      ". You can exclude large files using the 'excludes' option to the runtime_env, raise "
+      "STRATA_MAX_PACKAGE_SIZE (bytes), or provide a remote URI of an archive (s3://, gs://, "
+      "https://).";
+  return util::ValueError(message);
+}
+
+util::Result<LocalPackage> PrepareLocalPackage(const std::filesystem::path& dir,
+                                               const PackageOptions& options) {
+  LocalPackage package;
+  package.root = dir;
+  auto entries = WalkPackageTree(dir, options.excludes, options.walk);
+  if (!entries) return std::move(entries).error();
+  package.entries = std::move(entries).value();
+  if (auto ok = CheckPackageSize(package.entries, options.max_bytes); !ok) {
+    return std::move(ok).error();
+  }
+  for (const PackageEntry& e : package.entries) {
+    if (e.type == EntryType::kFile && e.size >= kLargeFileWarningBytes) {
+      package.warnings.push_back("File " + e.path + " is very large (" + MibString(e.size) +
+                                 "). Consider adding this file to the 'excludes' list to skip "
+                                 "uploading it: `runtime_env={'excludes': ['" +
+                                 e.path + "']}`");
+    }
+  }
+  if (options.top_level == TopLevel::kDirectoryName) {
+    package.top_level_dir = std::filesystem::weakly_canonical(dir).filename().string();
+  }
+  auto manifest = BuildManifest(package.entries, package.top_level_dir);
+  if (!manifest) return std::move(manifest).error();
+  package.manifest = std::move(manifest).value();
+  return package;
+}
+
+util::Status WritePackageArchive(const LocalPackage& package, const std::filesystem::path& out) {
+  ZipOptions options;
+  options.top_level_dir = package.top_level_dir;
+  return WriteZip(package.entries, out, options);
+}
+
+}  // namespace strata::packaging
