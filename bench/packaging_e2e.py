@@ -3,7 +3,11 @@
 Python baseline (bench/ray_package_baseline.py), on the same generated tree of
 about 100 MiB in 5,000 files, in the same run. Prints medians and the ratio.
 
-usage: bench/packaging_e2e.py STRATA_BINARY [--runs N] [--files N] [--mib N]
+usage: bench/packaging_e2e.py STRATA_BINARY [--runs N] [--files N] [--mib N] [--workdir DIR]
+
+The tree and the archives live in --workdir, by default /dev/shm (tmpfs) so
+that the figures measure hashing and archiving rather than this machine's
+disk; pass --workdir /tmp to include the disk.
 """
 import argparse
 import os
@@ -44,9 +48,10 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--files", type=int, default=5000)
     parser.add_argument("--mib", type=int, default=100)
+    parser.add_argument("--workdir", default="/dev/shm" if os.path.isdir("/dev/shm") else None)
     args = parser.parse_args()
 
-    work = tempfile.mkdtemp(prefix="strata-bench-")
+    work = tempfile.mkdtemp(prefix="strata-bench-", dir=args.workdir)
     try:
         tree = os.path.join(work, "tree")
         make_tree(tree, args.files, args.mib)
@@ -63,7 +68,8 @@ def main() -> int:
         for _ in range(args.runs):  # interleaved, so noise hits both alike
             for name, cmd in commands.items():
                 results[name].append(timed(cmd))
-        print(f"tree: {args.files} files, {size / 2**20:.1f} MiB; {args.runs} runs each (median)")
+        print(f"tree: {args.files} files, {size / 2**20:.1f} MiB in {args.workdir or tempfile.gettempdir()};"
+              f" {args.runs} runs each (median)")
         base = statistics.median(results["ray-baseline (python)"])
         for name, times in results.items():
             med = statistics.median(times)

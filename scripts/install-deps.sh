@@ -8,7 +8,7 @@ packages=(
   build-essential cmake ninja-build pkg-config git
   nlohmann-json3-dev libyaml-cpp-dev libcli11-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  libcurl4-openssl-dev libarchive-dev libssl-dev zlib1g-dev
+  libcurl4-openssl-dev libarchive-dev libssl-dev zlib1g-dev libdeflate-dev
   libsqlite3-dev libcpp-httplib-dev libspdlog-dev libfmt-dev
   clang-format python3 python3-yaml
 )

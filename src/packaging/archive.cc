@@ -6,6 +6,7 @@
 #include <locale.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <libdeflate.h>
 #include <zlib.h>
 
 #include <algorithm>
@@ -31,7 +32,7 @@ namespace {
 // Why a hand-written zip writer rather than libarchive's: libarchive 3.6
 // always adds "UT" (mtime) and "ux" (uid/gid) extra fields, derives the DOS
 // timestamp through localtime() (so the bytes depend on TZ), and streams every
-// entry with a data descriptor. Writing the format with zlib's crc32/deflate
+// entry with a data descriptor. Writing the format with zlib's deflate (and libdeflate's fast CRC-32)
 // gives full control of every byte, writes no data descriptors (like Python's
 // zipfile on a seekable file) and needs one read of each file: its CRC is
 // patched into the local header afterwards, in the buffer or with pwrite.
@@ -356,9 +357,10 @@ class ZipWriter {
     return Status::Ok();
   }
 
-  // Reads straight into the output buffer: one copy per byte.
+  // Reads straight into the output buffer: one copy per byte. A CRC the
+  // caller already computed (BuildManifest) is used instead of a second pass.
   Status CopyStored(int fd, const PackageEntry& entry, std::uint64_t size, std::uint32_t* crc) {
-    uLong c = crc32_z(0, nullptr, 0);
+    std::uint32_t c = 0;
     std::uint64_t remaining = size;
     while (remaining > 0) {
       if (buf_len_ == kBufferSize) {
@@ -369,17 +371,17 @@ class ZipWriter {
       std::size_t got = 0;
       if (auto s = ReadFull(fd, buf_.get() + buf_len_, want, entry.source, &got); !s) return s;
       if (got < want) return Shrunk(entry);
-      c = crc32_z(c, reinterpret_cast<const Bytef*>(buf_.get() + buf_len_), got);
+      if (!entry.crc32) c = libdeflate_crc32(c, buf_.get() + buf_len_, got);
       buf_len_ += got;
       remaining -= got;
     }
-    *crc = static_cast<std::uint32_t>(c);
+    *crc = entry.crc32.value_or(c);
     return Status::Ok();
   }
 
   Status CopyDeflated(int fd, const PackageEntry& entry, std::uint64_t size, std::uint32_t* crc) {
     if (!input_) input_.reset(new char[kDeflateInputSize]);
-    uLong c = crc32_z(0, nullptr, 0);
+    std::uint32_t c = 0;
     std::uint64_t remaining = size;
     while (true) {
       std::size_t got = 0;
@@ -388,7 +390,7 @@ class ZipWriter {
       if (want > 0) {
         if (auto s = ReadFull(fd, input_.get(), want, entry.source, &got); !s) return s;
         if (got < want) return Shrunk(entry);
-        c = crc32_z(c, reinterpret_cast<const Bytef*>(input_.get()), got);
+        c = libdeflate_crc32(c, input_.get(), got);
         remaining -= got;
       }
       const int flush = remaining == 0 ? Z_FINISH : Z_NO_FLUSH;

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 
 namespace strata::packaging {
@@ -22,6 +23,9 @@ struct PackageEntry {
   std::filesystem::path source;
   std::uint64_t size = 0;
   bool executable = false;
+  // CRC-32 of a file's bytes when already known (BuildManifest computes it in
+  // the same pass as the SHA-256), so the archive writer need not recompute it.
+  std::optional<std::uint32_t> crc32;
 };
 
 }  // namespace strata::packaging

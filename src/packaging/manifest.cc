@@ -1,6 +1,7 @@
 #include "packaging/manifest.h"
 
 #include <fcntl.h>
+#include <libdeflate.h>
 #include <openssl/evp.h>
 #include <unistd.h>
 
@@ -65,10 +66,20 @@ std::string CanonicalText(const std::vector<ManifestEntry>& entries) {
 
 }  // namespace
 
-util::Result<std::string> Sha256File(const std::filesystem::path& path) {
+namespace {
+
+struct FileDigests {
+  std::string sha256;
+  std::uint32_t crc32 = 0;
+};
+
+// One read of the file feeds both digests: the SHA-256 names the content and
+// the CRC-32 is what the zip format stores.
+util::Result<FileDigests> DigestFile(const std::filesystem::path& path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return util::IOError("cannot read " + path.string() + ": " + std::strerror(errno));
   DigestContext ctx = NewSha256();
+  std::uint32_t crc = 0;
   // One buffer per thread: allocating (and zeroing) it per file cost more
   // than hashing the small files of a typical package.
   thread_local std::unique_ptr<char[]> buffer(new char[kReadBufferSize]);
@@ -82,9 +93,18 @@ util::Result<std::string> Sha256File(const std::filesystem::path& path) {
     }
     if (n == 0) break;
     EVP_DigestUpdate(ctx.get(), buffer.get(), static_cast<size_t>(n));
+    crc = libdeflate_crc32(crc, buffer.get(), static_cast<size_t>(n));
   }
   ::close(fd);
-  return Finish(ctx.get());
+  return FileDigests{Finish(ctx.get()), crc};
+}
+
+}  // namespace
+
+util::Result<std::string> Sha256File(const std::filesystem::path& path) {
+  auto digests = DigestFile(path);
+  if (!digests) return std::move(digests).error();
+  return std::move(digests->sha256);
 }
 
 util::Result<Manifest> Manifest::FromEntries(std::vector<ManifestEntry> entries) {
@@ -174,7 +194,7 @@ util::Json Manifest::ToJson() const {
   return util::Json::object({{"entries", std::move(list)}});
 }
 
-util::Result<Manifest> BuildManifest(const std::vector<PackageEntry>& entries,
+util::Result<Manifest> BuildManifest(std::vector<PackageEntry>& entries,
                                      std::string_view top_level_dir, unsigned threads) {
   std::string prefix = top_level_dir.empty() ? "" : std::string(top_level_dir) + "/";
   std::vector<ManifestEntry> out(entries.size());
@@ -182,18 +202,19 @@ util::Result<Manifest> BuildManifest(const std::vector<PackageEntry>& entries,
   std::atomic<size_t> next{0};
   auto work = [&] {
     for (size_t i = next++; i < entries.size(); i = next++) {
-      const PackageEntry& in = entries[i];
+      PackageEntry& in = entries[i];
       ManifestEntry& e = out[i];
       e.path = prefix + in.path;
       e.type = in.type;
       if (in.type != EntryType::kFile) continue;
       e.executable = in.executable;
       e.size = in.size;
-      auto digest = Sha256File(in.source);
-      if (digest) {
-        e.sha256 = std::move(digest).value();
+      auto digests = DigestFile(in.source);
+      if (digests) {
+        e.sha256 = std::move(digests->sha256);
+        in.crc32 = digests->crc32;
       } else {
-        errors[i] = std::move(digest).error();
+        errors[i] = std::move(digests).error();
       }
     }
   };

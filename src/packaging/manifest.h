@@ -64,10 +64,11 @@ class Manifest {
 };
 
 // Hashes every file of `entries` (sorted, as WalkPackageTree returns them),
-// using up to `threads` threads (0: one per core). When `top_level_dir` is
+// using up to `threads` threads (0: one per core), and records each file's
+// CRC-32 in its entry for the archive writer. When `top_level_dir` is
 // non-empty every path is placed under it, as in the archive. Fails with an
 // IOError naming a file that cannot be read.
-util::Result<Manifest> BuildManifest(const std::vector<PackageEntry>& entries,
+util::Result<Manifest> BuildManifest(std::vector<PackageEntry>& entries,
                                      std::string_view top_level_dir = "", unsigned threads = 0);
 
 // SHA-256 of a file's bytes, lowercase hex.
