@@ -25,4 +25,10 @@ void AddEnvCommands(CLI::App& app, int* exit_code);
 // Adds `strata package ...` to `app`.
 void AddPackageCommands(CLI::App& app, int* exit_code);
 
+// Adds `strata run` and `strata agent` to `app`.
+void AddRunCommands(CLI::App& app, int* exit_code);
+
+// Adds `strata env list|inspect|gc|retry`; needs AddEnvCommands first.
+void AddEnvCacheCommands(CLI::App& app, int* exit_code);
+
 }  // namespace strata::cli

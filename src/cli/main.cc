@@ -9,7 +9,9 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   int exit_code = strata::cli::kExitOk;
   strata::cli::AddEnvCommands(app, &exit_code);
+  strata::cli::AddEnvCacheCommands(app, &exit_code);
   strata::cli::AddPackageCommands(app, &exit_code);
+  strata::cli::AddRunCommands(app, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

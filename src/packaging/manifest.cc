@@ -1,5 +1,7 @@
 #include "packaging/manifest.h"
 
+#include "util/digest.h"
+
 #include <fcntl.h>
 #include <libdeflate.h>
 #include <openssl/evp.h>
@@ -17,16 +19,6 @@ namespace {
 
 constexpr size_t kReadBufferSize = 1 << 20;
 
-std::string ToHex(const unsigned char* bytes, size_t length) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out(length * 2, '0');
-  for (size_t i = 0; i < length; ++i) {
-    out[2 * i] = kDigits[bytes[i] >> 4];
-    out[2 * i + 1] = kDigits[bytes[i] & 0xF];
-  }
-  return out;
-}
-
 using DigestContext = std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)>;
 
 DigestContext NewSha256() {
@@ -39,7 +31,7 @@ std::string Finish(EVP_MD_CTX* ctx) {
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int length = 0;
   EVP_DigestFinal_ex(ctx, digest, &length);
-  return ToHex(digest, length);
+  return util::ToHex(digest, length);
 }
 
 bool IsHex64(std::string_view s) {

@@ -1,0 +1,148 @@
+// `strata run` and `strata agent`: running a command inside a runtime env on
+// this node, and serving the node agent.
+//
+//   strata run [--runtime-env FILE | --runtime-env-json TEXT] [--working-dir DIR]
+//              [--job-id ID] -- CMD [ARGS...]
+//   strata agent [--port N]
+#include <signal.h>
+
+#include <csignal>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "agent/agent_http.h"
+#include "agent/launcher.h"
+#include "agent/node_connection.h"
+#include "cli/command.h"
+#include "model/runtime_env.h"
+#include "packaging/upload.h"
+#include "util/log.h"
+#include "util/yaml.h"
+
+namespace strata::cli {
+namespace {
+
+using util::Json;
+
+struct RunArgs {
+  std::optional<std::string> env_file;
+  std::optional<std::string> env_json;
+  std::optional<std::string> working_dir;
+  std::string job_id = "local";
+  std::vector<std::string> command;
+};
+
+util::Result<model::RuntimeEnv> LoadRunEnv(const RunArgs& args) {
+  Json fields = Json::object();
+  if (args.env_json || args.env_file) {
+    std::string text;
+    if (args.env_json) {
+      text = *args.env_json;
+    } else {
+      std::ifstream in(*args.env_file, std::ios::binary);
+      if (!in) return util::NotFoundError("cannot read --runtime-env " + *args.env_file);
+      text.assign(std::istreambuf_iterator<char>(in), {});
+    }
+    auto json = util::ParseJson(text);
+    if (!json && args.env_file) json = util::LoadYaml(text);
+    if (!json) return std::move(json).error();
+    fields = *json;
+  }
+  if (args.working_dir) {
+    if (!fields.is_object()) fields = Json::object();
+    fields["working_dir"] = *args.working_dir;
+  }
+  return model::RuntimeEnv::Parse(fields);
+}
+
+int RunRun(const RunArgs& args) {
+  auto env = LoadRunEnv(args);
+  if (!env) return ReportInvalidInput(env.error());
+  agent::NodePaths paths = agent::NodePaths::FromEnvironment();
+  auto store = packaging::BlobStore::Open(paths.store_dir());
+  if (!store) return ReportInvalidInput(store.error());
+  if (auto ok = packaging::UploadLocalPaths(*env, *store); !ok) return ReportInvalidInput(ok.error());
+  auto serialized = env->Serialize();
+  if (!serialized) return ReportInvalidInput(serialized.error());
+  auto node = agent::NodeConnection::Connect(paths);
+  if (!node) return ReportInvalidInput(node.error());
+  agent::CreateRequest request;
+  request.serialized_env = *serialized;
+  request.job_id = args.job_id;
+  auto config = env->Config();
+  if (!config) return ReportInvalidInput(config.error());
+  request.config = *config;
+  auto context = node->GetOrCreate(request);
+  if (!context) {
+    std::cerr << "RuntimeEnvSetupError: " << context.error().message << "\n";
+    return kExitFailure;
+  }
+  agent::LaunchPlan plan = agent::PlanLaunch(*context, args.command, agent::CurrentEnvironment());
+  auto code = agent::RunInContext(plan);
+  if (auto ok = node->Delete(*serialized); !ok) util::LogDebug(ok.error().message);
+  if (!code) {
+    std::cerr << code.error().ToString() << "\n";
+    return 127;
+  }
+  return *code;
+}
+
+agent::AgentServer* g_server = nullptr;
+
+void StopServer(int) {
+  if (g_server != nullptr) g_server->Stop();
+}
+
+int RunAgent(int port) {
+  agent::NodePaths paths = agent::NodePaths::FromEnvironment();
+  if (auto running = agent::AgentClient::Discover(paths)) {
+    std::cerr << "a node agent already serves " << paths.home.string() << " on 127.0.0.1:"
+              << running->port() << "\n";
+    return kExitFailure;
+  }
+  auto manager = agent::EnvManager::Open(paths);
+  if (!manager) return ReportInvalidInput(manager.error());
+  agent::AgentServer server(**manager);
+  auto bound = server.Bind(port);
+  if (!bound) {
+    std::cerr << bound.error().ToString() << "\n";
+    return kExitFailure;
+  }
+  std::cout << "strata agent listening on 127.0.0.1:" << *bound << " (STRATA_HOME "
+            << paths.home.string() << ")" << std::endl;
+  g_server = &server;
+  std::signal(SIGINT, StopServer);
+  std::signal(SIGTERM, StopServer);
+  util::Status status = server.Run();
+  g_server = nullptr;
+  if (!status.ok()) {
+    std::cerr << status.error().ToString() << "\n";
+    return kExitFailure;
+  }
+  return kExitOk;
+}
+
+}  // namespace
+
+void AddRunCommands(CLI::App& app, int* exit_code) {
+  auto args = std::make_shared<RunArgs>();
+  CLI::App* run = app.add_subcommand("run", "Run a command inside a runtime environment on this node");
+  auto* file = run->add_option("--runtime-env", args->env_file, "runtime_env as a JSON or YAML file");
+  auto* json = run->add_option("--runtime-env-json", args->env_json, "runtime_env as JSON text");
+  file->excludes(json);
+  run->add_option("--working-dir", args->working_dir, "working_dir (local directory or URI)");
+  run->add_option("--job-id", args->job_id, "job id for the setup log name");
+  run->add_option("command", args->command, "the command (after --)")->required();
+  run->callback([args, exit_code] { *exit_code = RunRun(*args); });
+
+  auto port = std::make_shared<int>(0);
+  CLI::App* agent_cmd = app.add_subcommand("agent", "Serve this node's runtime env agent on 127.0.0.1");
+  agent_cmd->add_option("--port", *port, "port (0: any free port)");
+  agent_cmd->callback([port, exit_code] { *exit_code = RunAgent(*port); });
+}
+
+}  // namespace strata::cli

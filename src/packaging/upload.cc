@@ -1,0 +1,123 @@
+#include "packaging/upload.h"
+
+#include <array>
+#include <set>
+#include <vector>
+
+#include "model/uri.h"
+#include "util/log.h"
+
+namespace strata::packaging {
+namespace {
+
+namespace fs = std::filesystem;
+using util::Json;
+
+constexpr std::array<std::string_view, 5> kArchiveExtensions = {".zip", ".tar.gz", ".tgz",
+                                                                 ".tar.xz", ".tar.bz2"};
+
+std::string ArchiveExtension(const std::string& name) {
+  for (std::string_view ext : kArchiveExtensions) {
+    if (name.ends_with(ext)) return std::string(ext);
+  }
+  return "";
+}
+
+util::Result<std::string> StoreFileAs(const fs::path& file, const std::string& name,
+                                      BlobStore& store, UploadStats* stats) {
+  if (!store.HasPackage(name)) {
+    if (auto ok = store.PutPackageArchive(name, file); !ok) return std::move(ok).error();
+    if (stats) ++stats->files_sent;
+  } else if (stats) {
+    ++stats->files_skipped;
+  }
+  if (stats) ++stats->packages;
+  return "gcs://" + name;
+}
+
+}  // namespace
+
+util::Result<std::string> UploadLocalPath(const fs::path& path, TopLevel top_level,
+                                          const PackageOptions& options, BlobStore& store,
+                                          UploadStats* stats) {
+  std::error_code ec;
+  if (fs::is_regular_file(path, ec)) {
+    std::string name = path.filename().string();
+    if (top_level == TopLevel::kDirectoryName && name.ends_with(".whl")) {
+      return StoreFileAs(path, name, store, stats);
+    }
+    std::string ext = ArchiveExtension(name);
+    if (ext.empty()) {
+      return util::ValueError("directory " + path.string() +
+                              " must be an existing directory or an archive (.zip, .tar.gz, "
+                              ".tgz, .tar.xz)" +
+                              (top_level == TopLevel::kDirectoryName ? " or a .whl file" : ""));
+    }
+    auto digest = Sha256File(path);
+    if (!digest) return std::move(digest).error();
+    return StoreFileAs(path, std::string(kPackagePrefix) + digest->substr(0, 32) + ext, store, stats);
+  }
+  if (!fs::is_directory(path, ec)) {
+    return util::ValueError("directory " + path.string() + " must be an existing directory");
+  }
+  PackageOptions package_options = options;
+  package_options.top_level = top_level;
+  auto package = PrepareLocalPackage(path, package_options);
+  if (!package) return std::move(package).error();
+  for (const std::string& warning : package->warnings) util::LogWarning(warning);
+  std::vector<std::string> missing = store.MissingBlobs(package->manifest);
+  std::set<std::string> wanted(missing.begin(), missing.end());
+  // Manifest files and walked files are in the same (path) order; send each
+  // missing blob once, from the first file that has it.
+  std::vector<const PackageEntry*> files;
+  for (const PackageEntry& entry : package->entries) {
+    if (entry.type == EntryType::kFile) files.push_back(&entry);
+  }
+  std::size_t index = 0;
+  for (const ManifestEntry& e : package->manifest.entries()) {
+    if (e.type != EntryType::kFile) continue;
+    const PackageEntry& source = *files[index++];
+    if (wanted.erase(e.sha256) == 1) {
+      if (auto ok = store.PutBlobFromFile(e.sha256, source.source); !ok) return std::move(ok).error();
+      if (stats) ++stats->files_sent;
+    } else if (stats) {
+      ++stats->files_skipped;
+    }
+  }
+  auto uri = store.CommitPackage(package->manifest);
+  if (!uri) return std::move(uri).error();
+  if (stats) ++stats->packages;
+  return uri;
+}
+
+util::Status UploadLocalPaths(model::RuntimeEnv& env, BlobStore& store, UploadStats* stats) {
+  PackageOptions options;
+  auto max_bytes = MaxPackageBytesFromEnvironment();
+  if (!max_bytes) return std::move(max_bytes).error();
+  options.max_bytes = *max_bytes;
+  for (const Json& pattern : env.Get("excludes", Json::array())) {
+    if (pattern.is_string()) options.excludes.push_back(pattern.get<std::string>());
+  }
+  std::string working_dir = env.WorkingDir();
+  if (!working_dir.empty() && model::IsPath(working_dir)) {
+    auto uri = UploadLocalPath(working_dir, TopLevel::kContentsAtRoot, options, store, stats);
+    if (!uri) return std::move(uri).error();
+    env.Update(Json::object({{"working_dir", *uri}}));
+  }
+  if (env.Contains("py_modules")) {
+    Json modules = Json::array();
+    for (const std::string& module : env.PyModules()) {
+      if (!model::IsPath(module)) {
+        modules.push_back(module);
+        continue;
+      }
+      auto uri = UploadLocalPath(module, TopLevel::kDirectoryName, options, store, stats);
+      if (!uri) return std::move(uri).error();
+      modules.push_back(*uri);
+    }
+    env.Update(Json::object({{"py_modules", modules}}));
+  }
+  return {};
+}
+
+}  // namespace strata::packaging
