@@ -2,6 +2,7 @@
 # "FAIL name" with what differed.
 # shellcheck shell=bash
 
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 WORK=$(mktemp -d /tmp/strata-e2e-XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
 
@@ -45,4 +46,15 @@ expect_error_prefix() {
   else
     fail "$1" "exit $RC, first stderr line [$first], expected exit $2 and prefix [$3]"
   fi
+}
+
+# free_port: prints a free TCP port on 127.0.0.1.
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# wait_http URL: waits up to 5 s for URL to answer.
+wait_http() {
+  for _ in $(seq 50); do curl -s -o /dev/null "$1" && return 0; sleep 0.1; done
+  return 1
 }
