@@ -8,6 +8,7 @@
 #include <fstream>
 #include <random>
 
+#include "agent/env_manager.h"
 #include "model/runtime_env.h"
 #include "packaging/archive.h"
 #include "packaging/ignore.h"
@@ -42,8 +43,8 @@ BENCHMARK(BM_DumpsSorted);
 void BM_IgnoreMatch(benchmark::State& state) {
   auto rules = strata::packaging::IgnoreRules::FromFileContent(
       "*.pyc\n/build/\ndata/**/tmp\n!keep.log\n*.log\n[Tt]est_*.py\n");
-  const char* paths[] = {"src/pkg/module.py", "data/a/b/tmp", "logs/run.log", "keep.log",
-                         "build", "tests/test_x.py"};
+  const char* paths[] = {"src/pkg/module.py", "data/a/b/tmp", "logs/run.log",
+                         "keep.log",          "build",        "tests/test_x.py"};
   for (auto _ : state) {
     for (const char* path : paths) benchmark::DoNotOptimize(rules.IsExcluded(path, false));
   }
@@ -95,5 +96,23 @@ void BM_WriteZipStored(benchmark::State& state) {
   state.SetBytesProcessed(state.iterations() * 1000 * 16 * 1024);
 }
 BENCHMARK(BM_WriteZipStored)->Unit(benchmark::kMillisecond);
+
+void BM_GetOrCreateWarm(benchmark::State& state) {
+  fs::path home = fs::temp_directory_path() / ("strata-bench-home-" + std::to_string(::getpid()));
+  strata::agent::NodePaths paths{home, home / "session"};
+  auto manager = strata::agent::EnvManager::Open(paths);
+  strata::agent::CreateRequest request;
+  request.serialized_env =
+      *strata::model::RuntimeEnv::Create(
+           *strata::util::ParseJson(
+               R"({"env_vars": {"A": "1"}, "config": {"setup_timeout_seconds": 30}})"))
+           ->Serialize();
+  request.job_id = "bench";
+  if (!(*manager)->GetOrCreate(request)) state.SkipWithError("cold creation failed");
+  for (auto _ : state) benchmark::DoNotOptimize((*manager)->GetOrCreate(request));
+  manager->reset();
+  fs::remove_all(home);
+}
+BENCHMARK(BM_GetOrCreateWarm);
 
 }  // namespace

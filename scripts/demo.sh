@@ -22,3 +22,10 @@ if "$STRATA" env validate --json '{"pip": ["requests"], "conda": "base"}'; then
 else
   echo "(exit code $?: invalid input, as documented)"
 fi
+
+step strata run --working-dir examples/hello --runtime-env-json '{"env_vars": {"GREETING": "hi from ${USER}"}}' -- python main.py
+"$STRATA" run --working-dir examples/hello \
+  --runtime-env-json '{"env_vars": {"GREETING": "hi from ${USER}"}}' -- python main.py
+
+step strata env list
+"$STRATA" env list

@@ -18,7 +18,9 @@ using util::Json;
 constexpr char kOk[] = "AGENT_RPC_STATUS_OK";
 constexpr char kFailed[] = "AGENT_RPC_STATUS_FAILED";
 
-fs::path AgentFile(const NodePaths& paths) { return paths.home / "agent" / "agent.json"; }
+fs::path AgentFile(const NodePaths& paths) {
+  return paths.home / "agent" / "agent.json";
+}
 
 Json StatusReply(const util::Status& status) {
   return Json::object({{"status", status.ok() ? kOk : kFailed},
@@ -104,14 +106,16 @@ AgentServer::AgentServer(EnvManager& manager) : impl_(std::make_unique<Impl>()) 
     });
   };
   EnvManager& m = manager;
-  json_route("/get_or_create_runtime_env", [&m](const Json& body) { return HandleGetOrCreate(m, body); });
+  json_route("/get_or_create_runtime_env",
+             [&m](const Json& body) { return HandleGetOrCreate(m, body); });
   json_route("/delete_runtime_env_if_possible", [&m](const Json& body) {
-    return StatusReply(m.Delete(body.value("serialized_runtime_env", "{}"),
-                                body.value("source_process", "")));
+    return StatusReply(
+        m.Delete(body.value("serialized_runtime_env", "{}"), body.value("source_process", "")));
   });
   json_route("/get_runtime_envs_info", [&m](const Json& body) {
     std::optional<std::size_t> limit;
-    if (body.contains("limit") && body["limit"].is_number_integer() && body["limit"].get<long>() >= 0) {
+    if (body.contains("limit") && body["limit"].is_number_integer() &&
+        body["limit"].get<long>() >= 0) {
       limit = body["limit"].get<std::size_t>();
     }
     return EnvsInfoJson(m, limit);
@@ -145,7 +149,8 @@ util::Status AgentServer::Run() {
   std::error_code ec;
   fs::create_directories(file.parent_path(), ec);
   fs::path temp = file.string() + ".tmp-" + std::to_string(::getpid());
-  std::ofstream(temp) << util::DumpsSorted(Json::object({{"port", impl_->port}, {"pid", ::getpid()}}));
+  std::ofstream(temp) << util::DumpsSorted(
+      Json::object({{"port", impl_->port}, {"pid", ::getpid()}}));
   fs::rename(temp, file, ec);
   if (ec) return util::IOError("cannot write " + file.string() + ": " + ec.message());
   bool served = impl_->server.listen_after_bind();
@@ -154,7 +159,9 @@ util::Status AgentServer::Run() {
   return {};
 }
 
-void AgentServer::Stop() { impl_->server.stop(); }
+void AgentServer::Stop() {
+  impl_->server.stop();
+}
 
 AgentClient::AgentClient(int port) : port_(port) {}
 
@@ -186,7 +193,8 @@ util::Result<Json> AgentClient::Post(const std::string& path, const Json& body) 
                            httplib::to_string(res.error())};
   }
   if (res->status != 200) {
-    return util::IOError("node agent answered HTTP " + std::to_string(res->status) + ": " + res->body);
+    return util::IOError("node agent answered HTTP " + std::to_string(res->status) + ": " +
+                         res->body);
   }
   return util::ParseJson(res->body);
 }
@@ -213,7 +221,8 @@ util::Result<RuntimeEnvContext> AgentClient::GetOrCreate(const CreateRequest& re
   return RuntimeEnvContext::FromJson(*context);
 }
 
-util::Status AgentClient::Delete(const std::string& serialized_env, const std::string& source_process) {
+util::Status AgentClient::Delete(const std::string& serialized_env,
+                                 const std::string& source_process) {
   auto reply = Post("/delete_runtime_env_if_possible",
                     Json::object({{"serialized_runtime_env", serialized_env},
                                   {"source_process", source_process}}));
@@ -221,7 +230,9 @@ util::Status AgentClient::Delete(const std::string& serialized_env, const std::s
   return ReplyStatus(*reply);
 }
 
-util::Result<Json> AgentClient::Info() { return Post("/get_runtime_envs_info", Json::object()); }
+util::Result<Json> AgentClient::Info() {
+  return Post("/get_runtime_envs_info", Json::object());
+}
 
 util::Status AgentClient::Retry(const std::string& id) {
   auto reply = Post("/retry_runtime_env", Json::object({{"id", id}}));

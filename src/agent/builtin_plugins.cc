@@ -37,7 +37,8 @@ util::Result<fs::path> LocalArchive(const std::string& uri, const SetupContext& 
     return *path;
   }
   if (!model::IsRemoteProtocol(parsed->protocol)) {
-    return util::ValueError("runtime_env package URI " + uri + " cannot be downloaded: its protocol "
+    return util::ValueError("runtime_env package URI " + uri +
+                            " cannot be downloaded: its protocol "
                             "names an environment, not a package");
   }
   fs::path dest = scratch / parsed->package_name;
@@ -54,7 +55,8 @@ fs::path ScratchDir(const SetupContext& setup) {
 // a directory of its own, so it unpacks inside the scratch directory (which
 // the cache protects as part of this build) and the result is moved over
 // the empty staging directory.
-util::Status UnpackInto(const std::string& uri, const fs::path& archive, const SetupContext& setup) {
+util::Status UnpackInto(const std::string& uri, const fs::path& archive,
+                        const SetupContext& setup) {
   auto parsed = model::ParseUri(uri);
   if (!parsed) return std::move(parsed).error();
   packaging::UnpackOptions options;
@@ -70,7 +72,6 @@ util::Status UnpackInto(const std::string& uri, const fs::path& archive, const S
   if (ec) return util::IOError("cannot move unpacked " + uri + " into place: " + ec.message());
   return {};
 }
-
 
 class WorkingDirPlugin : public RuntimeEnvPlugin {
  public:
@@ -137,7 +138,8 @@ class PyModulesPlugin : public RuntimeEnvPlugin {
     } else if (uri.ends_with(".whl")) {
       // Wheel files keep their name: pip reads the project and tags from it.
       fs::path wheel = scratch / model::ParseUri(uri)->package_name;
-      if (*archive != wheel) fs::copy_file(*archive, wheel, fs::copy_options::overwrite_existing, ec);
+      if (*archive != wheel)
+        fs::copy_file(*archive, wheel, fs::copy_options::overwrite_existing, ec);
       status = ec ? util::IOError("cannot stage wheel " + uri + ": " + ec.message())
                   : InstallWheelToTarget(wheel, setup.staging_dir, setup);
     } else {
@@ -177,7 +179,8 @@ util::Status RequireTool(std::vector<std::string> argv, const std::string& missi
   options.on_line = setup.log;
   auto result = RunCommand(spec, options);
   if (!result) return util::ValueError(missing_message + " (" + result.error().message + ")");
-  if (result->exit_code != 0) return util::ValueError(missing_message + "\n" + FormatFailure(*result));
+  if (result->exit_code != 0)
+    return util::ValueError(missing_message + "\n" + FormatFailure(*result));
   return {};
 }
 
@@ -188,16 +191,20 @@ class MpiPlugin : public RuntimeEnvPlugin {
 
   util::Status Validate(const model::RuntimeEnv& env) const override {
     Json mpi = env.Get("mpi", Json::object());
-    if (!mpi.is_object()) return util::TypeError("runtime_env['mpi'] must be a dict, got " + util::PyTypeRepr(mpi));
-    if (mpi.contains("args") && !(mpi["args"].is_array() && std::all_of(mpi["args"].begin(), mpi["args"].end(), [](const Json& a) { return a.is_string(); }))) {
+    if (!mpi.is_object())
+      return util::TypeError("runtime_env['mpi'] must be a dict, got " + util::PyTypeRepr(mpi));
+    if (mpi.contains("args") &&
+        !(mpi["args"].is_array() && std::all_of(mpi["args"].begin(), mpi["args"].end(),
+                                                [](const Json& a) { return a.is_string(); }))) {
       return util::TypeError("runtime_env['mpi']['args'] must be a list of strings");
     }
     return {};
   }
   util::Status ModifyContext(const std::map<std::string, fs::path>&, const model::RuntimeEnv& env,
                              const SetupContext& setup, RuntimeEnvContext& context) const override {
-    if (auto ok = RequireTool({"mpirun", "--version"},
-                              "mpi: mpirun is not installed on this node (install Open MPI)", setup);
+    if (auto ok =
+            RequireTool({"mpirun", "--version"},
+                        "mpi: mpirun is not installed on this node (install Open MPI)", setup);
         !ok) {
       return ok;
     }
@@ -223,10 +230,12 @@ class NsightPlugin : public RuntimeEnvPlugin {
                              {"cudabacktrace", "all"},
                              {"stop-on-exit", "true"}});
     } else if (!config.is_object()) {
-      return util::ValueError("Unsupported nsight config: " + util::PyStr(config) +
-                              ". The supported config is 'default' or Dictionary of nsight options");
+      return util::ValueError(
+          "Unsupported nsight config: " + util::PyStr(config) +
+          ". The supported config is 'default' or Dictionary of nsight options");
     }
-    if (auto ok = RequireTool({"nsys", "--version"}, "nsight is not installed", setup); !ok) return ok;
+    if (auto ok = RequireTool({"nsys", "--version"}, "nsight is not installed", setup); !ok)
+      return ok;
     fs::path reports = setup.paths->logs_dir() / "nsight";
     std::error_code ec;
     fs::create_directories(reports, ec);
@@ -266,13 +275,21 @@ class UnsupportedPlugin : public RuntimeEnvPlugin {
 
 }  // namespace
 
-std::unique_ptr<RuntimeEnvPlugin> MakeWorkingDirPlugin() { return std::make_unique<WorkingDirPlugin>(); }
-std::unique_ptr<RuntimeEnvPlugin> MakePyModulesPlugin() { return std::make_unique<PyModulesPlugin>(); }
+std::unique_ptr<RuntimeEnvPlugin> MakeWorkingDirPlugin() {
+  return std::make_unique<WorkingDirPlugin>();
+}
+std::unique_ptr<RuntimeEnvPlugin> MakePyModulesPlugin() {
+  return std::make_unique<PyModulesPlugin>();
+}
 std::unique_ptr<RuntimeEnvPlugin> MakePyExecutablePlugin() {
   return std::make_unique<PyExecutablePlugin>();
 }
-std::unique_ptr<RuntimeEnvPlugin> MakeMpiPlugin() { return std::make_unique<MpiPlugin>(); }
-std::unique_ptr<RuntimeEnvPlugin> MakeNsightPlugin() { return std::make_unique<NsightPlugin>(); }
+std::unique_ptr<RuntimeEnvPlugin> MakeMpiPlugin() {
+  return std::make_unique<MpiPlugin>();
+}
+std::unique_ptr<RuntimeEnvPlugin> MakeNsightPlugin() {
+  return std::make_unique<NsightPlugin>();
+}
 std::unique_ptr<RuntimeEnvPlugin> MakeUnsupportedPlugin(std::string field) {
   return std::make_unique<UnsupportedPlugin>(std::move(field));
 }
@@ -295,9 +312,9 @@ std::vector<std::unique_ptr<RuntimeEnvPlugin>> DefaultPlugins() {
 }
 
 bool IsFieldWithoutPlugin(std::string_view field) {
-  for (std::string_view known : {"env_vars", "config", "excludes", "worker_process_setup_hook",
-                                 "java_jars", "_ray_release", "_ray_commit", "_inject_current_ray",
-                                 "docker"}) {
+  for (std::string_view known :
+       {"env_vars", "config", "excludes", "worker_process_setup_hook", "java_jars", "_ray_release",
+        "_ray_commit", "_inject_current_ray", "docker"}) {
     if (field == known) return true;
   }
   return false;

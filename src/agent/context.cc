@@ -9,7 +9,8 @@ util::Result<std::vector<std::string>> StringList(const Json& json, const char* 
   std::vector<std::string> out;
   if (!json.contains(key)) return out;
   const Json& list = json[key];
-  if (!list.is_array()) return util::ValueError(std::string("context field ") + key + " must be a list");
+  if (!list.is_array())
+    return util::ValueError(std::string("context field ") + key + " must be a list");
   for (const Json& item : list) {
     if (!item.is_string()) {
       return util::ValueError(std::string("context field ") + key + " must hold strings");
@@ -57,16 +58,17 @@ Json RuntimeEnvContext::ToJson() const {
 util::Result<RuntimeEnvContext> RuntimeEnvContext::FromJson(const Json& json) {
   if (!json.is_object()) return util::ValueError("runtime env context must be a JSON object");
   RuntimeEnvContext context;
-  for (auto [key, target] : {std::pair{"command_prefix", &context.command_prefix},
-                             std::pair{"java_jars", &context.java_jars},
-                             std::pair{"pythonpath", &context.pythonpath},
-                             std::pair{"path_prepend", &context.path_prepend}}) {
+  for (auto [key, target] :
+       {std::pair{"command_prefix", &context.command_prefix},
+        std::pair{"java_jars", &context.java_jars}, std::pair{"pythonpath", &context.pythonpath},
+        std::pair{"path_prepend", &context.path_prepend}}) {
     auto list = StringList(json, key);
     if (!list) return std::move(list).error();
     *target = std::move(list).value();
   }
   if (json.contains("env_vars")) {
-    if (!json["env_vars"].is_object()) return util::ValueError("context env_vars must be an object");
+    if (!json["env_vars"].is_object())
+      return util::ValueError("context env_vars must be an object");
     for (const auto& [key, value] : json["env_vars"].items()) {
       if (!value.is_string()) return util::ValueError("context env_vars values must be strings");
       context.env_vars.emplace_back(key, value.get<std::string>());
@@ -74,7 +76,8 @@ util::Result<RuntimeEnvContext> RuntimeEnvContext::FromJson(const Json& json) {
   }
   context.py_executable = json.value("py_executable", "");
   context.cwd = json.value("cwd", "");
-  if (json.contains("override_worker_entrypoint") && json["override_worker_entrypoint"].is_string()) {
+  if (json.contains("override_worker_entrypoint") &&
+      json["override_worker_entrypoint"].is_string()) {
     context.override_worker_entrypoint = json["override_worker_entrypoint"].get<std::string>();
   }
   return context;

@@ -101,7 +101,8 @@ NodePaths NodePaths::FromEnvironment() {
     paths.home = fs::path(user_home != nullptr ? user_home : "/tmp") / ".strata";
   }
   const char* session = std::getenv("STRATA_SESSION_DIR");
-  paths.session_dir = session != nullptr && *session != '\0' ? session : "/tmp/strata/session_latest";
+  paths.session_dir =
+      session != nullptr && *session != '\0' ? session : "/tmp/strata/session_latest";
   return paths;
 }
 
@@ -172,8 +173,9 @@ struct EnvManager::Impl {
   }
 
   // One attempt at building the whole env.
-  util::Status SetupOnce(const model::RuntimeEnv& env, SetupContext setup, RuntimeEnvContext* context,
-                         std::vector<std::string>* uris, std::vector<UriCache::Ref>* refs) {
+  util::Status SetupOnce(const model::RuntimeEnv& env, SetupContext setup,
+                         RuntimeEnvContext* context, std::vector<std::string>* uris,
+                         std::vector<UriCache::Ref>* refs) {
     *context = RuntimeEnvContext();
     uris->clear();
     refs->clear();
@@ -186,7 +188,8 @@ struct EnvManager::Impl {
       bool served = IsFieldWithoutPlugin(field);
       for (const auto& plugin : plugins) served = served || plugin->name() == field;
       if (!served) {
-        std::string warning = "runtime_env field " + field + " is not recognized and will be ignored";
+        std::string warning =
+            "runtime_env field " + field + " is not recognized and will be ignored";
         util::LogWarning(warning);
         setup.log(warning);
       }
@@ -215,7 +218,8 @@ struct EnvManager::Impl {
       }
       if (field == "working_dir" && !dirs.empty()) {
         setup.working_dir = dirs.begin()->second.string();
-        setup.installer_env.emplace_back("STRATA_RUNTIME_ENV_CREATE_WORKING_DIR", setup.working_dir);
+        setup.installer_env.emplace_back("STRATA_RUNTIME_ENV_CREATE_WORKING_DIR",
+                                         setup.working_dir);
       }
     }
     return {};
@@ -264,14 +268,16 @@ struct EnvManager::Impl {
 EnvManager::EnvManager(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 EnvManager::~EnvManager() = default;
 
-const NodePaths& EnvManager::paths() const { return impl_->paths; }
+const NodePaths& EnvManager::paths() const {
+  return impl_->paths;
+}
 
 std::string EnvManager::EnvId(const std::string& serialized_env) {
   return util::Sha256Hex(serialized_env).substr(0, 12);
 }
 
 util::Result<std::unique_ptr<EnvManager>> EnvManager::Open(const NodePaths& paths,
-                                                          EnvManagerOptions options) {
+                                                           EnvManagerOptions options) {
   auto impl = std::make_unique<Impl>();
   impl->paths = paths;
   if (options.python.empty()) options.python = DefaultPython();
@@ -295,7 +301,8 @@ util::Result<RuntimeEnvContext> EnvManager::GetOrCreate(const CreateRequest& req
   Impl& m = *impl_;
   auto env = model::RuntimeEnv::Deserialize(request.serialized_env);
   if (!env) return std::move(env).error();
-  auto config = request.config ? util::Result<model::RuntimeEnvConfig>(*request.config) : env->Config();
+  auto config =
+      request.config ? util::Result<model::RuntimeEnvConfig>(*request.config) : env->Config();
   if (!config) return std::move(config).error();
   bool take_ref = request.source_process != "client_server";
   std::optional<Clock::time_point> deadline;
@@ -363,7 +370,8 @@ util::Result<RuntimeEnvContext> EnvManager::GetOrCreate(const CreateRequest& req
   return context;
 }
 
-util::Status EnvManager::Delete(const std::string& serialized_env, const std::string& source_process) {
+util::Status EnvManager::Delete(const std::string& serialized_env,
+                                const std::string& source_process) {
   if (source_process == "client_server") return {};
   Impl& m = *impl_;
   std::vector<UriCache::Ref> released;
@@ -371,7 +379,8 @@ util::Status EnvManager::Delete(const std::string& serialized_env, const std::st
     std::lock_guard lock(m.mutex);
     auto it = m.envs.find(serialized_env);
     if (it == m.envs.end() || it->second.refs == 0) {
-      return util::ValueError(serialized_env + " cannot decrement reference since the reference count is 0");
+      return util::ValueError(serialized_env +
+                              " cannot decrement reference since the reference count is 0");
     }
     if (--it->second.refs == 0 && it->second.state == EnvState::kReady) {
       // Unreferenced: its resources become evictable; a later request

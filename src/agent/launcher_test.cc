@@ -15,6 +15,8 @@
 #include <thread>
 #include <vector>
 
+#include "util/temp_dir_testing.h"
+
 namespace strata::agent {
 namespace {
 
@@ -23,22 +25,7 @@ using namespace std::chrono_literals;
 using Env = std::vector<std::pair<std::string, std::string>>;
 using Argv = std::vector<std::string>;
 
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "launcher_test.XXXXXX").string();
-    if (::mkdtemp(tmpl.data()) == nullptr) std::abort();
-    path_ = fs::canonical(tmpl);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
+using util::testing::TempDir;
 
 std::optional<std::string> Get(const Env& env, const std::string& name) {
   for (const auto& [key, value] : env) {

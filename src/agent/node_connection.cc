@@ -33,7 +33,8 @@ util::Status NodeConnection::Retry(const std::string& id) {
 
 util::Result<Json> NodeConnection::GarbageCollect(std::uint64_t max_bytes) {
   if (client_) return client_->GarbageCollect(max_bytes);
-  return Json::object({{"status", "AGENT_RPC_STATUS_OK"}, {"evicted", local_->GarbageCollect(max_bytes)}});
+  return Json::object(
+      {{"status", "AGENT_RPC_STATUS_OK"}, {"evicted", local_->GarbageCollect(max_bytes)}});
 }
 
 }  // namespace strata::agent

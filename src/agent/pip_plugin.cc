@@ -1,7 +1,5 @@
 #include "agent/pip_plugin.h"
 
-#include "util/digest.h"
-
 #include <stdlib.h>
 
 #include <cctype>
@@ -16,6 +14,7 @@
 #include <vector>
 
 #include "agent/process.h"
+#include "util/digest.h"
 #include "util/log.h"
 
 namespace strata::agent {
@@ -118,7 +117,6 @@ util::Result<InstallSpec> ParseSpec(const Json& value, const InstallerNames& nam
   }
   return spec;
 }
-
 
 void Log(const SetupContext& setup, std::string_view line) {
   if (setup.log) setup.log(line);

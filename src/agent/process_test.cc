@@ -15,6 +15,8 @@
 #include <thread>
 #include <vector>
 
+#include "util/temp_dir_testing.h"
+
 namespace strata::agent {
 namespace {
 
@@ -22,22 +24,7 @@ namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "process_test.XXXXXX").string();
-    if (::mkdtemp(tmpl.data()) == nullptr) std::abort();
-    path_ = fs::canonical(tmpl);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
+using util::testing::TempDir;
 
 CommandSpec Sh(const std::string& script) {
   return CommandSpec{{"sh", "-c", script}};

@@ -38,7 +38,9 @@ constexpr int kStateVersion = 1;
 constexpr std::uint64_t kGiB = 1024ull * 1024 * 1024;
 constexpr std::uint64_t kDefaultGiB = 10;
 
-std::string ErrnoText() { return std::strerror(errno); }
+std::string ErrnoText() {
+  return std::strerror(errno);
+}
 
 util::Error Unavailable(std::string message) {
   return {util::ErrorKind::kUnavailable, std::move(message)};
@@ -396,8 +398,9 @@ util::Status UriCache::SaveLocked() {
   }
   std::error_code ec;
   fs::rename(temp, root_ / kStateFile, ec);
-  if (ec) return util::IOError("cannot replace " + (root_ / kStateFile).string() + ": " +
-                               ec.message());
+  if (ec) {
+    return util::IOError("cannot replace " + (root_ / kStateFile).string() + ": " + ec.message());
+  }
   return {};
 }
 
@@ -467,7 +470,8 @@ void UriCache::RemoveLeftoversLocked() {
     std::string locked = name.substr(0, name.size() - kLockSuffix.size());
     protected_stems.insert(Stem(locked));
     if (EndsWith(locked, kCreateSuffix)) {
-      protected_prefixes.push_back(".tmp-" + locked.substr(0, locked.size() - kCreateSuffix.size()));
+      protected_prefixes.push_back(".tmp-" +
+                                   locked.substr(0, locked.size() - kCreateSuffix.size()));
     }
   }
 
@@ -657,8 +661,7 @@ util::Result<UriCache::Ref> UriCache::Publish(Builder builder) {
     if (!state_lock) return std::move(state_lock).error();
     SyncLocked();
     auto it = entries_.find(uri);
-    if (it != entries_.end() && !IsDirectory(root_ / it->second.name) &&
-        local_.count(uri) == 0) {
+    if (it != entries_.end() && !IsDirectory(root_ / it->second.name) && local_.count(uri) == 0) {
       DeleteLocked(uri, trash);  // a record whose directory vanished
       it = entries_.find(uri);
     }
@@ -667,6 +670,12 @@ util::Result<UriCache::Ref> UriCache::Publish(Builder builder) {
       if (result) it->second.last_used_ms = NowMs();
     } else {
       const fs::path& target = builder.final_dir_;
+      for (const auto& [other, e] : entries_) {
+        if (e.name == target.filename().string()) {
+          return util::ValueError("cannot publish " + uri + ": " + target.string() + " holds " +
+                                  other);
+        }
+      }
       if (Exists(target)) {
         // Not an entry: a leftover, unless someone still holds its lock.
         entries_[uri] = Entry{target.filename().string(), 0, 0, 0};
@@ -824,7 +833,9 @@ std::vector<std::string> UriCache::EvictTo(std::uint64_t limit) {
   return evicted;
 }
 
-std::vector<std::string> UriCache::EvictIfNeeded() { return EvictTo(max_bytes_); }
+std::vector<std::string> UriCache::EvictIfNeeded() {
+  return EvictTo(max_bytes_);
+}
 
 std::vector<std::string> UriCache::GarbageCollect(std::uint64_t target_bytes) {
   return EvictTo(target_bytes);

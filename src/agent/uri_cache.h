@@ -265,7 +265,7 @@ class UriCache {
   const Deleter deleter_;
 
   mutable std::mutex mutex_;
-  std::function<std::int64_t()> clock_;  // guarded by mutex_
+  std::function<std::int64_t()> clock_;   // guarded by mutex_
   std::map<std::string, Entry> entries_;  // last view of .state.json, guarded by mutex_
   std::map<std::string, Local> local_;    // guarded by mutex_
 };

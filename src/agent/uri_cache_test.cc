@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "util/pyjson.h"
+#include "util/temp_dir_testing.h"
 
 namespace strata::agent {
 namespace {
@@ -26,22 +27,7 @@ namespace {
 namespace fs = std::filesystem;
 using util::ErrorKind;
 
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "uri_cache_test.XXXXXX").string();
-    if (::mkdtemp(tmpl.data()) == nullptr) std::abort();
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
+using util::testing::TempDir;
 
 void WriteFile(const fs::path& path, const std::string& text) {
   std::ofstream out(path, std::ios::binary);
@@ -95,8 +81,9 @@ TEST_F(UriCacheTest, DirForIsStableFilesystemSafeAndDistinct) {
   EXPECT_EQ(a.parent_path(), root());
   std::string name = a.filename().string();
   EXPECT_TRUE(name.starts_with("gcs____strata_pkg_abc_zip-")) << name;
-  EXPECT_EQ(name.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-"),
-            std::string::npos);
+  EXPECT_EQ(
+      name.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-"),
+      std::string::npos);
   // Same sanitized text, different URIs.
   EXPECT_NE(cache.DirFor("pip://a.b"), cache.DirFor("pip://a_b"));
   EXPECT_LE(cache.DirFor(std::string(1000, 'x')).filename().string().size(), 97u);
@@ -267,8 +254,8 @@ TEST_F(UriCacheTest, OpenDropsVanishedDirectoriesAndRemovesLeftovers) {
   EXPECT_EQ(Uris(cache), (std::vector<std::string>{"pip://kept"}));
   EXPECT_EQ(Listing(root()),
             (std::set<std::string>{".state.json", ".state.lock", kept_name, kept_name + ".lock",
-                                   kept_name + ".download", ".tmp-busy-42",
-                                   ".tmp-busy-42.download", "busy", "busy.create.lock"}));
+                                   kept_name + ".download", ".tmp-busy-42", ".tmp-busy-42.download",
+                                   "busy", "busy.create.lock"}));
   ::close(busy);
   ASSERT_TRUE(cache.RemoveLeftovers());
   EXPECT_EQ(Listing(root()), (std::set<std::string>{".state.json", ".state.lock", kept_name,
@@ -394,9 +381,9 @@ TEST_F(UriCacheTest, BuilderPublishesAtomicallyAndCleansUp) {
     WriteFile(builder.staging_dir() / "half", "abandoned");
     fs::create_directories(builder.staging_dir().string() + ".download");
   }  // dropped unpublished
-  EXPECT_EQ(Listing(root()), (std::set<std::string>{".state.json", ".state.lock",
-                                                    cache.DirFor("pip://x").filename().string() +
-                                                        ".create.lock"}));
+  EXPECT_EQ(Listing(root()),
+            (std::set<std::string>{".state.json", ".state.lock",
+                                   cache.DirFor("pip://x").filename().string() + ".create.lock"}));
   // A creator that died left its staging directory; a stale final directory too.
   fs::path staging = root() / (".tmp-" + cache.DirFor("pip://x").filename().string());
   fs::create_directories(staging / "junk");
@@ -474,9 +461,9 @@ TEST_F(UriCacheTest, ConcurrentInsertAndAcquireFromEightThreads) {
   for (int t = 0; t < 8; ++t) {
     threads.emplace_back([&, t] {
       std::mt19937 random(t);
-      for (int i = 0; i < 25; ++i) {
+      for (int i = 0; i < 15; ++i) {
         // Own URIs are inserted, everyone's are acquired.
-        std::string mine = "pip://t" + std::to_string(t) + "-" + std::to_string(i % 5);
+        std::string mine = "pip://t" + std::to_string(t) + "-" + std::to_string(i % 3);
         std::optional<UriCache::Ref> ref = cache.Acquire(mine);
         if (!ref) {
           fs::path dir = cache.DirFor(mine);
@@ -491,7 +478,7 @@ TEST_F(UriCacheTest, ConcurrentInsertAndAcquireFromEightThreads) {
           ref = std::move(*inserted);
         }
         std::string other =
-            "pip://t" + std::to_string(random() % 8) + "-" + std::to_string(random() % 5);
+            "pip://t" + std::to_string(random() % 8) + "-" + std::to_string(random() % 3);
         std::optional<UriCache::Ref> borrowed = cache.Acquire(other);
         // While referenced, files never vanish.
         if (!fs::exists(ref->dir() / "file.txt")) ++failures;
@@ -582,7 +569,7 @@ TEST_F(UriCacheTest, TwoProcessesWritingTheStateLoseNothing) {
     children.push_back(Spawn([&, p] {
       UriCache cache("pip", root(), 1 << 30);
       if (!cache.Open()) return 2;
-      for (int i = 0; i < 30; ++i) {
+      for (int i = 0; i < 20; ++i) {
         std::string uri = "pip://p" + std::to_string(p) + "-" + std::to_string(i);
         auto got = cache.AcquireOrBeginCreate(uri);
         if (!got) return 3;
@@ -614,11 +601,11 @@ TEST_F(UriCacheTest, TwoProcessesWritingTheStateLoseNothing) {
   text << in.rdbuf();
   auto state = util::ParseJson(text.str());
   ASSERT_TRUE(state) << state.error().message;
-  EXPECT_EQ((*state)["entries"].size(), 60u);
+  EXPECT_EQ((*state)["entries"].size(), 40u);
   UriCache cache("pip", root(), 1 << 30);
   ASSERT_TRUE(cache.Open());
   auto entries = cache.Entries();
-  EXPECT_EQ(entries.size(), 60u);
+  EXPECT_EQ(entries.size(), 40u);
   for (const auto& entry : entries) {
     EXPECT_TRUE(fs::exists(entry.dir / "file.txt")) << entry.uri;
   }

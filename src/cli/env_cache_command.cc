@@ -34,17 +34,19 @@ int RunList() {
   if (!info) return ReportInvalidInput(info.error());
   std::cout << "RUNTIME ENVS\n";
   for (const Json& env : (*info)["runtime_env_states"]) {
-    std::cout << "  " << env.value("id", "") << "  " << env.value("state", "") << "  refs="
-              << env.value("ref_cnt", 0) << "  created=" << FormatTime(env.value("creation_time_ms", 0L))
-              << "  last_used=" << FormatTime(env.value("last_used_ms", 0L)) << "  size="
-              << packaging::MibString(env.value("size_bytes", std::uint64_t{0})) << "  "
-              << env.value("runtime_env", "") << "\n";
-    if (!env.value("error", "").empty()) std::cout << "      error: " << env.value("error", "") << "\n";
+    std::cout << "  " << env.value("id", "") << "  " << env.value("state", "")
+              << "  refs=" << env.value("ref_cnt", 0)
+              << "  created=" << FormatTime(env.value("creation_time_ms", 0L))
+              << "  last_used=" << FormatTime(env.value("last_used_ms", 0L))
+              << "  size=" << packaging::MibString(env.value("size_bytes", std::uint64_t{0}))
+              << "  " << env.value("runtime_env", "") << "\n";
+    if (!env.value("error", "").empty())
+      std::cout << "      error: " << env.value("error", "") << "\n";
   }
   std::cout << "CACHED RESOURCES\n";
   for (const Json& r : info->value("cached_resources", Json::array())) {
-    std::cout << "  " << r.value("kind", "") << "  " << r.value("uri", "") << "  size="
-              << packaging::MibString(r.value("size_bytes", std::uint64_t{0}))
+    std::cout << "  " << r.value("kind", "") << "  " << r.value("uri", "")
+              << "  size=" << packaging::MibString(r.value("size_bytes", std::uint64_t{0}))
               << "  refs=" << r.value("local_refs", 0)
               << (r.value("in_use_elsewhere", false) ? " (in use by another process)" : "")
               << "  last_used=" << FormatTime(r.value("last_used_ms", 0L)) << "\n";
@@ -93,17 +95,21 @@ int RunRetry(const std::string& id) {
 
 void AddEnvCacheCommands(CLI::App& app, int* exit_code) {
   CLI::App* env = app.get_subcommand("env");
-  CLI::App* list = env->add_subcommand("list", "List runtime envs and cached resources of this node");
+  CLI::App* list =
+      env->add_subcommand("list", "List runtime envs and cached resources of this node");
   list->callback([exit_code] { *exit_code = RunList(); });
 
   auto id = std::make_shared<std::string>();
-  CLI::App* inspect = env->add_subcommand("inspect", "Show one runtime env (by id) or cached resource (by URI)");
+  CLI::App* inspect =
+      env->add_subcommand("inspect", "Show one runtime env (by id) or cached resource (by URI)");
   inspect->add_option("ID", *id, "env id from `strata env list`, or a resource URI")->required();
   inspect->callback([id, exit_code] { *exit_code = RunInspect(*id); });
 
   auto max_bytes = std::make_shared<std::uint64_t>(0);
-  CLI::App* gc = env->add_subcommand("gc", "Evict unreferenced cached resources, least recently used first");
-  gc->add_option("--max-size", *max_bytes, "bytes each kind may keep (default 0: evict all unused)");
+  CLI::App* gc =
+      env->add_subcommand("gc", "Evict unreferenced cached resources, least recently used first");
+  gc->add_option("--max-size", *max_bytes,
+                 "bytes each kind may keep (default 0: evict all unused)");
   gc->callback([max_bytes, exit_code] { *exit_code = RunGc(*max_bytes); });
 
   auto retry_id = std::make_shared<std::string>();

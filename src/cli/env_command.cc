@@ -132,15 +132,16 @@ void AddEnvCommands(CLI::App& app, int* exit_code) {
   CLI::App* validate = env->add_subcommand(
       "validate", "Validate a runtime_env and print its canonical serialization");
   auto* json_opt = validate->add_option("--json", validate_args->json, "runtime_env as JSON text");
-  auto* file_opt = validate->add_option("--file", validate_args->file,
-                                        "runtime_env in a JSON or YAML file");
-  auto* stdin_opt = validate->add_option("source", validate_args->stdin_marker,
-                                         "'-' to read the runtime_env from stdin")
+  auto* file_opt =
+      validate->add_option("--file", validate_args->file, "runtime_env in a JSON or YAML file");
+  auto* stdin_opt = validate
+                        ->add_option("source", validate_args->stdin_marker,
+                                     "'-' to read the runtime_env from stdin")
                         ->check(CLI::IsMember({"-"}));
   json_opt->excludes(file_opt)->excludes(stdin_opt);
   file_opt->excludes(stdin_opt);
-  validate->add_option("--level", validate_args->level,
-                       "job (local paths allowed) or task (URIs only)")
+  validate
+      ->add_option("--level", validate_args->level, "job (local paths allowed) or task (URIs only)")
       ->check(CLI::IsMember({"job", "task"}));
   validate->callback([validate_args, json_opt, file_opt, stdin_opt, exit_code] {
     if (json_opt->count() + file_opt->count() + stdin_opt->count() == 0) {
@@ -154,8 +155,9 @@ void AddEnvCommands(CLI::App& app, int* exit_code) {
       env->add_subcommand("merge", "Combine a parent and a child runtime_env by Ray's rules");
   merge->add_option("--parent", merge_args->parent, "parent runtime_env as JSON")->required();
   merge->add_option("--child", merge_args->child, "child runtime_env as JSON")->required();
-  merge->add_option("--mode", merge_args->mode,
-                    "task: child task/actor inherits; job: driver env merged into job env")
+  merge
+      ->add_option("--mode", merge_args->mode,
+                   "task: child task/actor inherits; job: driver env merged into job env")
       ->required()
       ->check(CLI::IsMember({"task", "job"}));
   merge->add_flag("--override", merge_args->override_conflicts,

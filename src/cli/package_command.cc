@@ -52,8 +52,8 @@ util::Result<packaging::LocalPackage> Prepare(const PackageArgs& args) {
 }
 
 int RunList(const PackageArgs& args) {
-  auto walked = packaging::WalkPackageTree(args.dir, args.excludes,
-                                           packaging::WalkOptionsFromEnvironment());
+  auto walked =
+      packaging::WalkPackageTree(args.dir, args.excludes, packaging::WalkOptionsFromEnvironment());
   if (!walked) return Fail(walked.error());
   for (const packaging::PackageEntry& e : *walked) {
     if (e.type == packaging::EntryType::kFile) std::cout << e.path << "\n";
@@ -141,7 +141,8 @@ void AddPackageCommands(CLI::App& app, int* exit_code) {
   AddDirAndExcludes(uri, args.get());
   uri->callback([args, exit_code] { *exit_code = RunUri(*args); });
 
-  CLI::App* create = package->add_subcommand("create", "Write the package archive and print its URI");
+  CLI::App* create =
+      package->add_subcommand("create", "Write the package archive and print its URI");
   AddDirAndExcludes(create, args.get());
   create->add_option("-o,--output", args->output, "archive to write (.zip)")->required();
   create->callback([args, exit_code] { *exit_code = RunCreate(*args); });

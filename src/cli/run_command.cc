@@ -65,7 +65,8 @@ int RunRun(const RunArgs& args) {
   agent::NodePaths paths = agent::NodePaths::FromEnvironment();
   auto store = packaging::BlobStore::Open(paths.store_dir());
   if (!store) return ReportInvalidInput(store.error());
-  if (auto ok = packaging::UploadLocalPaths(*env, *store); !ok) return ReportInvalidInput(ok.error());
+  if (auto ok = packaging::UploadLocalPaths(*env, *store); !ok)
+    return ReportInvalidInput(ok.error());
   auto serialized = env->Serialize();
   if (!serialized) return ReportInvalidInput(serialized.error());
   auto node = agent::NodeConnection::Connect(paths);
@@ -100,8 +101,8 @@ void StopServer(int) {
 int RunAgent(int port) {
   agent::NodePaths paths = agent::NodePaths::FromEnvironment();
   if (auto running = agent::AgentClient::Discover(paths)) {
-    std::cerr << "a node agent already serves " << paths.home.string() << " on 127.0.0.1:"
-              << running->port() << "\n";
+    std::cerr << "a node agent already serves " << paths.home.string()
+              << " on 127.0.0.1:" << running->port() << "\n";
     return kExitFailure;
   }
   auto manager = agent::EnvManager::Open(paths);
@@ -130,8 +131,10 @@ int RunAgent(int port) {
 
 void AddRunCommands(CLI::App& app, int* exit_code) {
   auto args = std::make_shared<RunArgs>();
-  CLI::App* run = app.add_subcommand("run", "Run a command inside a runtime environment on this node");
-  auto* file = run->add_option("--runtime-env", args->env_file, "runtime_env as a JSON or YAML file");
+  CLI::App* run =
+      app.add_subcommand("run", "Run a command inside a runtime environment on this node");
+  auto* file =
+      run->add_option("--runtime-env", args->env_file, "runtime_env as a JSON or YAML file");
   auto* json = run->add_option("--runtime-env-json", args->env_json, "runtime_env as JSON text");
   file->excludes(json);
   run->add_option("--working-dir", args->working_dir, "working_dir (local directory or URI)");
@@ -140,7 +143,8 @@ void AddRunCommands(CLI::App& app, int* exit_code) {
   run->callback([args, exit_code] { *exit_code = RunRun(*args); });
 
   auto port = std::make_shared<int>(0);
-  CLI::App* agent_cmd = app.add_subcommand("agent", "Serve this node's runtime env agent on 127.0.0.1");
+  CLI::App* agent_cmd =
+      app.add_subcommand("agent", "Serve this node's runtime env agent on 127.0.0.1");
   agent_cmd->add_option("--port", *port, "port (0: any free port)");
   agent_cmd->callback([port, exit_code] { *exit_code = RunAgent(*port); });
 }

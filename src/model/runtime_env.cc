@@ -12,10 +12,12 @@ namespace {
 // Ray's RuntimeEnv.known_fields, plus py_executable which newer Ray
 // validates; every other key is a plugin field.
 constexpr std::array<std::string_view, 19> kKnownFields = {
-    "py_modules",    "java_jars", "working_dir", "conda",       "pip",
-    "uv",            "container", "excludes",    "env_vars",    "_ray_release",
-    "_ray_commit",   "_inject_current_ray",      "config",      "docker",
-    "worker_process_setup_hook", "_nsight",      "mpi",         "image_uri",
+    "py_modules",   "java_jars",   "working_dir",
+    "conda",        "pip",         "uv",
+    "container",    "excludes",    "env_vars",
+    "_ray_release", "_ray_commit", "_inject_current_ray",
+    "config",       "docker",      "worker_process_setup_hook",
+    "_nsight",      "mpi",         "image_uri",
     "py_executable"};
 
 // Keyword parameters of RuntimeEnv.__init__ in the order it stores them,
@@ -44,7 +46,9 @@ bool IsNamedParameter(std::string_view keyword) {
                      [&](const NamedParameter& p) { return p.keyword == keyword; });
 }
 
-std::string KeyRepr(std::string_view key) { return util::PyRepr(Json(std::string(key))); }
+std::string KeyRepr(std::string_view key) {
+  return util::PyRepr(Json(std::string(key)));
+}
 
 // Python's repr of a set of strings. Python's own order depends on string
 // hashing and varies between runs; sorted is the stable choice.
@@ -277,11 +281,19 @@ std::vector<std::string> RuntimeEnv::PyModules() const {
   return modules;
 }
 
-Json RuntimeEnv::EnvVars() const { return Get("env_vars", Json::object()); }
+Json RuntimeEnv::EnvVars() const {
+  return Get("env_vars", Json::object());
+}
 
-bool RuntimeEnv::HasPip() const { return util::PyTruthy(Get("pip", nullptr)); }
-bool RuntimeEnv::HasUv() const { return util::PyTruthy(Get("uv", nullptr)); }
-bool RuntimeEnv::HasConda() const { return util::PyTruthy(Get("conda", nullptr)); }
+bool RuntimeEnv::HasPip() const {
+  return util::PyTruthy(Get("pip", nullptr));
+}
+bool RuntimeEnv::HasUv() const {
+  return util::PyTruthy(Get("uv", nullptr));
+}
+bool RuntimeEnv::HasConda() const {
+  return util::PyTruthy(Get("conda", nullptr));
+}
 
 util::Result<RuntimeEnvConfig> RuntimeEnv::Config() const {
   auto it = env_.find("config");

@@ -127,7 +127,9 @@ class RuntimeEnv {
 
 // Canonical text of a JSON value that is already a normalised env (no
 // validation): json.dumps(value, sort_keys=True).
-inline std::string CanonicalString(const Json& env) { return util::DumpsSorted(env); }
+inline std::string CanonicalString(const Json& env) {
+  return util::DumpsSorted(env);
+}
 
 // True for field names Ray knows (the others are plugin fields).
 bool IsKnownField(std::string_view key);

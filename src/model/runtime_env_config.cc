@@ -12,10 +12,12 @@ using util::Json;
 using util::PyStr;
 using util::PyTypeRepr;
 
-constexpr std::array<std::string_view, 3> kKnownFields = {"setup_timeout_seconds",
-                                                          "eager_install", "log_files"};
+constexpr std::array<std::string_view, 3> kKnownFields = {"setup_timeout_seconds", "eager_install",
+                                                          "log_files"};
 
-bool IsPyInt(const Json& v) { return v.is_number_integer() || v.is_boolean(); }
+bool IsPyInt(const Json& v) {
+  return v.is_number_integer() || v.is_boolean();
+}
 
 // Python's `x <= 0 and x != -1` for an int (bool counts as 0 or 1).
 bool IsInvalidTimeout(const Json& v) {
@@ -29,9 +31,8 @@ bool IsInvalidTimeout(const Json& v) {
 // caller's JSON values (a bool timeout stays a bool, as in Python).
 util::Result<Json> NormaliseConfig(const Json& value) {
   if (!value.is_object()) {
-    return util::TypeError(
-        "runtime_env['config'] must be of type dict or RuntimeEnvConfig, got: " +
-        PyTypeRepr(value));
+    return util::TypeError("runtime_env['config'] must be of type dict or RuntimeEnvConfig, got: " +
+                           PyTypeRepr(value));
   }
   std::string unknown;
   for (const auto& [key, _] : value.items()) {
@@ -86,11 +87,10 @@ util::Result<RuntimeEnvConfig> RuntimeEnvConfig::FromJson(const Json& value) {
   RuntimeEnvConfig config;
   const Json& timeout = json["setup_timeout_seconds"];
   config.setup_timeout_seconds =
-      timeout.is_boolean() ? static_cast<std::int64_t>(timeout.get<bool>())
-      : timeout.is_number_unsigned()
-          ? static_cast<std::int64_t>(std::min<std::uint64_t>(timeout.get<std::uint64_t>(),
-                                                              INT64_MAX))
-          : timeout.get<std::int64_t>();
+      timeout.is_boolean()           ? static_cast<std::int64_t>(timeout.get<bool>())
+      : timeout.is_number_unsigned() ? static_cast<std::int64_t>(std::min<std::uint64_t>(
+                                           timeout.get<std::uint64_t>(), INT64_MAX))
+                                     : timeout.get<std::int64_t>();
   config.eager_install = json["eager_install"].get<bool>();
   for (const Json& file : json["log_files"]) config.log_files.push_back(file.get<std::string>());
   return config;

@@ -23,9 +23,11 @@ std::string Serialized(const char* fields) {
 }
 
 TEST(RuntimeEnvCreate, CanonicalSerializationMatchesPython) {
-  EXPECT_EQ(Serialized(R"({"pip": ["requests"], "env_vars": {"B": "2", "A": "1"}, "config": {"setup_timeout_seconds": 30}})"),
-            R"({"config": {"eager_install": true, "log_files": [], "setup_timeout_seconds": 30}, )"
-            R"("env_vars": {"A": "1", "B": "2"}, "pip": {"packages": ["requests"], "pip_check": false}})");
+  EXPECT_EQ(
+      Serialized(
+          R"({"pip": ["requests"], "env_vars": {"B": "2", "A": "1"}, "config": {"setup_timeout_seconds": 30}})"),
+      R"({"config": {"eager_install": true, "log_files": [], "setup_timeout_seconds": 30}, )"
+      R"("env_vars": {"A": "1", "B": "2"}, "pip": {"packages": ["requests"], "pip_check": false}})");
   EXPECT_EQ(Serialized(R"({"env_vars": {"GREETING": "héllo ✓"}})"),
             R"({"env_vars": {"GREETING": "h\u00e9llo \u2713"}})");
 }
@@ -36,7 +38,8 @@ TEST(RuntimeEnvCreate, InputKeyOrderDoesNotMatter) {
 }
 
 TEST(RuntimeEnvCreate, NormalisedFieldsFollowPluginFieldsInRayOrder) {
-  RuntimeEnv env = Make(R"({"config": {}, "pip": ["a"], "my_plugin": 1, "working_dir": "s3://b/x.zip"})");
+  RuntimeEnv env =
+      Make(R"({"config": {}, "pip": ["a"], "my_plugin": 1, "working_dir": "s3://b/x.zip"})");
   EXPECT_EQ(env.Keys(), (std::vector<std::string>{"my_plugin", "working_dir", "pip", "config"}));
 }
 
@@ -90,11 +93,14 @@ TEST(RuntimeEnvCreate, PackageManagersAreMutuallyExclusive) {
 }
 
 TEST(RuntimeEnvCreate, ContainerAndImageUriOnlyWithConfigAndEnvVars) {
-  EXPECT_TRUE(RuntimeEnv::Create(J(R"({"container": {"image": "x"}, "config": {}, "env_vars": {"A": "1"}})")));
-  EXPECT_ERROR(RuntimeEnv::Create(J(R"({"container": {"image": "x"}, "working_dir": "s3://b/w.zip", "pip": ["a"]})")),
-               kValueError,
-               "The 'container' field currently cannot be used together with other fields of "
-               "runtime_env. Specified fields: {'pip', 'working_dir'}");
+  EXPECT_TRUE(RuntimeEnv::Create(
+      J(R"({"container": {"image": "x"}, "config": {}, "env_vars": {"A": "1"}})")));
+  EXPECT_ERROR(
+      RuntimeEnv::Create(
+          J(R"({"container": {"image": "x"}, "working_dir": "s3://b/w.zip", "pip": ["a"]})")),
+      kValueError,
+      "The 'container' field currently cannot be used together with other fields of "
+      "runtime_env. Specified fields: {'pip', 'working_dir'}");
   EXPECT_ERROR(RuntimeEnv::Create(J(R"({"image_uri": "localhost/img:1", "py_modules": []})")),
                kValueError,
                "The 'image_uri' field currently cannot be used together with other fields of "
@@ -137,7 +143,8 @@ TEST(RuntimeEnvSerialize, ConflictIntroducedByAssignmentIsCaughtAtSerialize) {
 }
 
 TEST(RuntimeEnvSerialize, RoundTrip) {
-  RuntimeEnv env = Make(R"({"working_dir": "s3://b/w.zip", "env_vars": {"A": "1"}, "plugin": [1.5, null]})");
+  RuntimeEnv env =
+      Make(R"({"working_dir": "s3://b/w.zip", "env_vars": {"A": "1"}, "plugin": [1.5, null]})");
   auto text = env.Serialize();
   ASSERT_TRUE(text);
   auto back = RuntimeEnv::Deserialize(*text);
@@ -234,7 +241,8 @@ TEST(RuntimeEnvCppApi, SetGetJsonStrRemove) {
 }
 
 TEST(RuntimeEnvAccessors, TypedViews) {
-  RuntimeEnv env = Make(R"({"working_dir": "s3://b/w.zip", "py_modules": ["s3://b/m.zip"], "uv": ["a"], "config": {"setup_timeout_seconds": 5}})");
+  RuntimeEnv env = Make(
+      R"({"working_dir": "s3://b/w.zip", "py_modules": ["s3://b/m.zip"], "uv": ["a"], "config": {"setup_timeout_seconds": 5}})");
   EXPECT_EQ(env.WorkingDir(), "s3://b/w.zip");
   EXPECT_EQ(env.PyModules(), (std::vector<std::string>{"s3://b/m.zip"}));
   EXPECT_EQ(env.EnvVars(), Json::object());
@@ -250,7 +258,8 @@ TEST_F(TempDirTest, FilesAreReadRelativeToCurrentDirectory) {
   Write("env.yaml", "dependencies: [pip]\n");
   EXPECT_EQ(*Make(R"({"pip": "req.txt"})").Serialize(),
             R"({"pip": {"packages": ["six"], "pip_check": false}})");
-  EXPECT_EQ(*Make(R"({"conda": "env.yaml"})").Serialize(), R"({"conda": {"dependencies": ["pip"]}})");
+  EXPECT_EQ(*Make(R"({"conda": "env.yaml"})").Serialize(),
+            R"({"conda": {"dependencies": ["pip"]}})");
 }
 
 }  // namespace

@@ -60,8 +60,7 @@ SplitUrl Split(std::string_view text) {
   SplitUrl out;
   std::string url = CleanUrl(text);
   size_t colon = url.find(':');
-  if (colon != std::string::npos && colon > 0 &&
-      std::isalpha(static_cast<unsigned char>(url[0])) &&
+  if (colon != std::string::npos && colon > 0 && std::isalpha(static_cast<unsigned char>(url[0])) &&
       std::all_of(url.begin(), url.begin() + colon, IsSchemeChar)) {
     out.scheme = url.substr(0, colon);
     std::transform(out.scheme.begin(), out.scheme.end(), out.scheme.begin(),
@@ -100,13 +99,21 @@ std::string RemotePackageName(const SplitUrl& url) {
 
 }  // namespace
 
-std::string_view ProtocolScheme(Protocol protocol) { return Info(protocol).scheme; }
+std::string_view ProtocolScheme(Protocol protocol) {
+  return Info(protocol).scheme;
+}
 
-bool IsRemoteProtocol(Protocol protocol) { return Info(protocol).remote; }
+bool IsRemoteProtocol(Protocol protocol) {
+  return Info(protocol).remote;
+}
 
-std::string UrlScheme(std::string_view text) { return Split(text).scheme; }
+std::string UrlScheme(std::string_view text) {
+  return Split(text).scheme;
+}
 
-bool IsPath(std::string_view path_or_uri) { return UrlScheme(path_or_uri).empty(); }
+bool IsPath(std::string_view path_or_uri) {
+  return UrlScheme(path_or_uri).empty();
+}
 
 util::Result<ParsedUri> ParseUri(std::string_view uri) {
   if (IsPath(uri)) {

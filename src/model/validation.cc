@@ -20,8 +20,12 @@ using util::PyRepr;
 using util::PyStr;
 using util::PyTypeRepr;
 
-FieldResult Keep(Json value) { return std::optional<Json>(std::move(value)); }
-FieldResult Drop() { return std::optional<Json>(); }
+FieldResult Keep(Json value) {
+  return std::optional<Json>(std::move(value));
+}
+FieldResult Drop() {
+  return std::optional<Json>();
+}
 
 bool IsListOfStrings(const Json& value) {
   if (!value.is_array()) return false;
@@ -226,11 +230,13 @@ FieldResult ValidateConda(const Json& value) {
       return util::ValueError("Can't find conda YAML file " + shown + ".");
     }
     auto text = ReadPythonText(conda);
-    if (!text) return util::ValueError("Failed to read conda file " + shown + ": " +
-                                       text.error().message + ".");
+    if (!text)
+      return util::ValueError("Failed to read conda file " + shown + ": " + text.error().message +
+                              ".");
     auto parsed = util::LoadYaml(*text);
-    if (!parsed) return util::ValueError("Failed to read conda file " + shown + ": " +
-                                         parsed.error().message + ".");
+    if (!parsed)
+      return util::ValueError("Failed to read conda file " + shown + ": " + parsed.error().message +
+                              ".");
     if (parsed->is_null()) return Drop();
     return Keep(std::move(parsed).value());
   }
@@ -361,7 +367,9 @@ FieldResult ValidateEnvVars(const Json& value) {
   return Keep(value);
 }
 
-FieldResult ValidateContainer(const Json& value) { return Keep(value); }
+FieldResult ValidateContainer(const Json& value) {
+  return Keep(value);
+}
 
 FieldResult ValidatePyExecutable(const Json& value) {
   if (!value.is_string()) {
@@ -376,8 +384,8 @@ FieldResult ValidatePyExecutable(const Json& value) {
   }
   if (parts.size() == 2) {
     const std::string& first = parts[0];
-    bool is_uv = first == "uv" || first.ends_with("/uv") || first.ends_with("\\uv") ||
-                 first == "uv.exe";
+    bool is_uv =
+        first == "uv" || first.ends_with("/uv") || first.ends_with("\\uv") || first == "uv.exe";
     if (is_uv && parts[1] == "run") {
       return util::ValueError(
           "runtime_env['py_executable']='uv run' is deprecated and no longer required since "

@@ -64,7 +64,8 @@ TEST(ValidatePip, UnhashablePackageIsTypeError) {
 }
 
 TEST_F(TempDirTest, PipRequirementsFileIsReadAndStripped) {
-  Write("requirements.txt", "\n requests==2.28\r\n# comment\n\n--extra-index-url http://x\nsix \n\n");
+  Write("requirements.txt",
+        "\n requests==2.28\r\n# comment\n\n--extra-index-url http://x\nsix \n\n");
   Json out = Validated(ValidatePip, R"("requirements.txt")");
   EXPECT_EQ(out["packages"],
             J(R"(["requests==2.28", "# comment", "", "--extra-index-url http://x", "six"])"));
@@ -80,7 +81,8 @@ TEST_F(TempDirTest, PipEmptyRequirementsFileKeepsOneEmptyLine) {
 }
 
 TEST_F(TempDirTest, PipMissingRequirementsFile) {
-  EXPECT_ERROR(ValidatePip(J(R"("./nope//req.txt")")), kValueError, "nope/req.txt is not a valid file");
+  EXPECT_ERROR(ValidatePip(J(R"("./nope//req.txt")")), kValueError,
+               "nope/req.txt is not a valid file");
   EXPECT_ERROR(ValidatePip(J(R"({"packages": "missing.txt"})")), kValueError,
                "missing.txt is not a valid file");
 }
@@ -131,9 +133,11 @@ TEST(ValidateUv, ListGetsOnlyUvCheck) {
 TEST(ValidateUv, DictGetsBothDefaults) {
   EXPECT_EQ(util::DumpsSorted(Validated(ValidateUv, R"({"packages": ["a"]})")),
             R"({"packages": ["a"], "uv_check": false, "uv_pip_install_options": ["--no-cache"]})");
-  EXPECT_EQ(util::DumpsSorted(Validated(
-                ValidateUv, R"({"packages": ["a"], "uv_version": "==0.4", "uv_pip_install_options": []})")),
-            R"({"packages": ["a"], "uv_check": false, "uv_pip_install_options": [], "uv_version": "==0.4"})");
+  EXPECT_EQ(
+      util::DumpsSorted(
+          Validated(ValidateUv,
+                    R"({"packages": ["a"], "uv_version": "==0.4", "uv_pip_install_options": []})")),
+      R"({"packages": ["a"], "uv_check": false, "uv_pip_install_options": [], "uv_version": "==0.4"})");
 }
 
 TEST(ValidateUv, EmptyPackagesDropField) {
@@ -303,7 +307,10 @@ TEST_F(TempDirTest, PyModules) {
 
 TEST_F(TempDirTest, NoLocalPathsAtTaskLevel) {
   std::filesystem::create_directory("project");
-  EXPECT_TRUE(ValidateNoLocalPaths(J(R"({"working_dir": "s3://b/x.zip", "py_modules": ["gcs://_strata_pkg_ab.zip"]})")).ok());
+  EXPECT_TRUE(
+      ValidateNoLocalPaths(
+          J(R"({"working_dir": "s3://b/x.zip", "py_modules": ["gcs://_strata_pkg_ab.zip"]})"))
+          .ok());
   EXPECT_ERROR(ValidateNoLocalPaths(J(R"({"working_dir": "project"})")), kValueError,
                "project is not a valid URI. Passing directories or modules to be dynamically "
                "uploaded is only supported at the job level (i.e., passed to `ray.init`).");
@@ -342,13 +349,15 @@ TEST(ValidateContainer, PassesThrough) {
 TEST(ValidateConfig, DefaultsAndValues) {
   EXPECT_EQ(util::DumpsSorted(Validated(ValidateConfig, "{}")),
             R"({"eager_install": true, "log_files": [], "setup_timeout_seconds": 600})");
-  EXPECT_EQ(util::DumpsSorted(Validated(
-                ValidateConfig,
-                R"({"setup_timeout_seconds": -1, "eager_install": false, "log_files": ["a.log"], "other": 1})")),
-            R"({"eager_install": false, "log_files": ["a.log"], "setup_timeout_seconds": -1})");
+  EXPECT_EQ(
+      util::DumpsSorted(Validated(
+          ValidateConfig,
+          R"({"setup_timeout_seconds": -1, "eager_install": false, "log_files": ["a.log"], "other": 1})")),
+      R"({"eager_install": false, "log_files": ["a.log"], "setup_timeout_seconds": -1})");
   // bool is an int in Python, so True is a valid (1 second) timeout.
-  EXPECT_EQ(Validated(ValidateConfig, R"({"setup_timeout_seconds": true})")["setup_timeout_seconds"],
-            Json(true));
+  EXPECT_EQ(
+      Validated(ValidateConfig, R"({"setup_timeout_seconds": true})")["setup_timeout_seconds"],
+      Json(true));
   EXPECT_EQ(Validated(ValidateConfig, R"({"log_files": null})")["log_files"], J("[]"));
 }
 

@@ -3,10 +3,10 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <fcntl.h>
+#include <libdeflate.h>
 #include <locale.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <libdeflate.h>
 #include <zlib.h>
 
 #include <algorithm>
@@ -32,10 +32,10 @@ namespace {
 // Why a hand-written zip writer rather than libarchive's: libarchive 3.6
 // always adds "UT" (mtime) and "ux" (uid/gid) extra fields, derives the DOS
 // timestamp through localtime() (so the bytes depend on TZ), and streams every
-// entry with a data descriptor. Writing the format with zlib's deflate (and libdeflate's fast CRC-32)
-// gives full control of every byte, writes no data descriptors (like Python's
-// zipfile on a seekable file) and needs one read of each file: its CRC is
-// patched into the local header afterwards, in the buffer or with pwrite.
+// entry with a data descriptor. Writing the format with zlib's deflate (and libdeflate's fast
+// CRC-32) gives full control of every byte, writes no data descriptors (like Python's zipfile on a
+// seekable file) and needs one read of each file: its CRC is patched into the local header
+// afterwards, in the buffer or with pwrite.
 
 constexpr std::uint32_t kMax32 = 0xFFFFFFFFu;
 constexpr std::uint16_t kMax16 = 0xFFFFu;

@@ -63,8 +63,9 @@ fs::path BlobStore::BlobPath(std::string_view sha256) const {
 util::Result<fs::path> BlobStore::NewTempPath() const {
   std::string pattern = (root_ / "tmp" / "w-XXXXXX").string();
   int fd = ::mkstemp(pattern.data());
-  if (fd < 0) return util::IOError("cannot create a file in " + (root_ / "tmp").string() + ": " +
-                                   std::strerror(errno));
+  if (fd < 0)
+    return util::IOError("cannot create a file in " + (root_ / "tmp").string() + ": " +
+                         std::strerror(errno));
   ::close(fd);
   return fs::path(pattern);
 }

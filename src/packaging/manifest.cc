@@ -1,7 +1,5 @@
 #include "packaging/manifest.h"
 
-#include "util/digest.h"
-
 #include <fcntl.h>
 #include <libdeflate.h>
 #include <openssl/evp.h>
@@ -13,6 +11,8 @@
 #include <cstring>
 #include <memory>
 #include <thread>
+
+#include "util/digest.h"
 
 namespace strata::packaging {
 namespace {
@@ -139,8 +139,8 @@ util::Result<Manifest> Manifest::FromJson(const util::Json& json) {
     if (type == "directory") {
       entry.type = EntryType::kDirectory;
     } else if (type == "file") {
-      if (!item.contains("sha256") || !item["sha256"].is_string() ||
-          !item.contains("size") || !item["size"].is_number_unsigned()) {
+      if (!item.contains("sha256") || !item["sha256"].is_string() || !item.contains("size") ||
+          !item["size"].is_number_unsigned()) {
         return util::ValueError("manifest file entry " + entry.path +
                                 " needs \"sha256\" (hex) and \"size\" (bytes)");
       }
@@ -160,7 +160,9 @@ std::string Manifest::PackageName() const {
   return std::string(kPackagePrefix) + digest_.substr(0, 32) + ".zip";
 }
 
-std::string Manifest::Uri() const { return "gcs://" + PackageName(); }
+std::string Manifest::Uri() const {
+  return "gcs://" + PackageName();
+}
 
 std::uint64_t Manifest::TotalFileBytes() const {
   std::uint64_t total = 0;

@@ -52,7 +52,8 @@ TEST_F(PackageTest, SameContentSameIdentityAnywhere) {
     Write(dir_ / root / "pkg" / "util.py", "x = 1\n");
     fs::create_directories(dir_ / root / "empty");
   }
-  fs::last_write_time(dir_ / "two/nested/main.py", fs::file_time_type::clock::now() - std::chrono::hours(5));
+  fs::last_write_time(dir_ / "two/nested/main.py",
+                      fs::file_time_type::clock::now() - std::chrono::hours(5));
   EXPECT_EQ(UriOf(dir_ / "one"), UriOf(dir_ / "two" / "nested"));
 }
 
@@ -142,16 +143,18 @@ TEST(Manifest, JsonRoundTripAndValidation) {
   ASSERT_TRUE(back);
   EXPECT_EQ(back->digest(), manifest->digest());
   EXPECT_EQ(back->entries()[0].executable, true);
-  EXPECT_FALSE(Manifest::FromEntries({{"b", EntryType::kFile, false, 1, sha},
-                                      {"a", EntryType::kFile, false, 1, sha}}));
+  EXPECT_FALSE(Manifest::FromEntries(
+      {{"b", EntryType::kFile, false, 1, sha}, {"a", EntryType::kFile, false, 1, sha}}));
   EXPECT_FALSE(Manifest::FromEntries({{"a", EntryType::kFile, false, 1, "xyz"}}));
   EXPECT_FALSE(Manifest::FromEntries({{"/abs", EntryType::kDirectory}}));
-  EXPECT_FALSE(Manifest::FromJson(util::Json::parse(R"({"entries": [{"path": "a", "type": "link"}]})")));
+  EXPECT_FALSE(
+      Manifest::FromJson(util::Json::parse(R"({"entries": [{"path": "a", "type": "link"}]})")));
 }
 
 TEST_F(PackageTest, BlobStoreUploadsOnlyMissingFiles) {
   fs::path root = dir_ / "project";
-  for (int i = 0; i < 20; ++i) Write(root / ("file" + std::to_string(i) + ".py"), "content " + std::to_string(i));
+  for (int i = 0; i < 20; ++i)
+    Write(root / ("file" + std::to_string(i) + ".py"), "content " + std::to_string(i));
   auto store = BlobStore::Open(dir_ / "store");
   ASSERT_TRUE(store);
   auto upload = [&](const LocalPackage& package) {
@@ -182,7 +185,8 @@ TEST_F(PackageTest, BlobStoreUploadsOnlyMissingFiles) {
   auto stored = store->PackagePath(second->manifest.PackageName());
   ASSERT_TRUE(stored);
   std::ifstream a(dir_ / "local.zip", std::ios::binary), b(*stored, std::ios::binary);
-  std::string bytes_a((std::istreambuf_iterator<char>(a)), {}), bytes_b((std::istreambuf_iterator<char>(b)), {});
+  std::string bytes_a((std::istreambuf_iterator<char>(a)), {}),
+      bytes_b((std::istreambuf_iterator<char>(b)), {});
   EXPECT_EQ(bytes_a, bytes_b);
 }
 

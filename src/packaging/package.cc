@@ -15,8 +15,9 @@ namespace {
 constexpr size_t kLargestShown = 5;
 
 std::string ListLargest(std::vector<std::pair<std::string, std::uint64_t>> sizes) {
-  std::sort(sizes.begin(), sizes.end(),
-            [](const auto& a, const auto& b) { return a.second > b.second || (a.second == b.second && a.first < b.first); });
+  std::sort(sizes.begin(), sizes.end(), [](const auto& a, const auto& b) {
+    return a.second > b.second || (a.second == b.second && a.first < b.first);
+  });
   std::string out;
   for (size_t i = 0; i < sizes.size() && i < kLargestShown; ++i) {
     out += (i == 0 ? " " : ", ") + sizes[i].first + " (" + MibString(sizes[i].second) + ")";

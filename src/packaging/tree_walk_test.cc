@@ -19,43 +19,14 @@
 #include <string>
 #include <vector>
 
+#include "util/temp_dir_testing.h"
+
 namespace strata::packaging {
 namespace {
 
 namespace fs = std::filesystem;
 
-// A fresh directory below $TMPDIR (or /tmp), removed with its content at the end.
-class TempDir {
- public:
-  TempDir() {
-    const char* base = std::getenv("TMPDIR");
-    std::string pattern =
-        std::string(base != nullptr && *base != '\0' ? base : "/tmp") + "/strata_walk_test_XXXXXX";
-    if (::mkdtemp(pattern.data()) == nullptr) ADD_FAILURE() << "mkdtemp failed";
-    path_ = pattern;
-  }
-  ~TempDir() {
-    MakeRemovable(path_);
-    std::error_code error;
-    fs::remove_all(path_, error);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-
-  const fs::path& path() const { return path_; }
-
- private:
-  // Gives back the permissions a test may have removed, so that everything can be deleted.
-  static void MakeRemovable(const fs::path& dir) {
-    std::error_code error;
-    fs::permissions(dir, fs::perms::owner_all, fs::perm_options::add, error);
-    for (const auto& entry : fs::directory_iterator(dir, error)) {
-      if (entry.is_directory(error) && !entry.is_symlink(error)) MakeRemovable(entry.path());
-    }
-  }
-
-  fs::path path_;
-};
+using util::testing::TempDir;
 
 void WriteFile(const fs::path& file, const std::string& content = "x", bool executable = false) {
   fs::create_directories(file.parent_path());

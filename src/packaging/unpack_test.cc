@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "packaging/archive.h"
+#include "util/temp_dir_testing.h"
 
 namespace strata::packaging {
 namespace {
@@ -29,22 +30,7 @@ namespace {
 namespace fs = std::filesystem;
 using util::ErrorKind;
 
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "unpack_test.XXXXXX").string();
-    if (::mkdtemp(tmpl.data()) == nullptr) std::abort();
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
+using util::testing::TempDir;
 
 void WriteFile(const fs::path& p, const std::string& content, mode_t mode = 0644) {
   fs::create_directories(p.parent_path());

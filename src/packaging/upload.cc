@@ -14,7 +14,7 @@ namespace fs = std::filesystem;
 using util::Json;
 
 constexpr std::array<std::string_view, 5> kArchiveExtensions = {".zip", ".tar.gz", ".tgz",
-                                                                 ".tar.xz", ".tar.bz2"};
+                                                                ".tar.xz", ".tar.bz2"};
 
 std::string ArchiveExtension(const std::string& name) {
   for (std::string_view ext : kArchiveExtensions) {
@@ -55,7 +55,8 @@ util::Result<std::string> UploadLocalPath(const fs::path& path, TopLevel top_lev
     }
     auto digest = Sha256File(path);
     if (!digest) return std::move(digest).error();
-    return StoreFileAs(path, std::string(kPackagePrefix) + digest->substr(0, 32) + ext, store, stats);
+    return StoreFileAs(path, std::string(kPackagePrefix) + digest->substr(0, 32) + ext, store,
+                       stats);
   }
   if (!fs::is_directory(path, ec)) {
     return util::ValueError("directory " + path.string() + " must be an existing directory");
@@ -78,7 +79,8 @@ util::Result<std::string> UploadLocalPath(const fs::path& path, TopLevel top_lev
     if (e.type != EntryType::kFile) continue;
     const PackageEntry& source = *files[index++];
     if (wanted.erase(e.sha256) == 1) {
-      if (auto ok = store.PutBlobFromFile(e.sha256, source.source); !ok) return std::move(ok).error();
+      if (auto ok = store.PutBlobFromFile(e.sha256, source.source); !ok)
+        return std::move(ok).error();
       if (stats) ++stats->files_sent;
     } else if (stats) {
       ++stats->files_skipped;

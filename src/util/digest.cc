@@ -24,7 +24,11 @@ std::string ToHex(const unsigned char* bytes, size_t length) {
   return out;
 }
 
-std::string Sha256Hex(std::string_view data) { return Digest(EVP_sha256(), data); }
-std::string Sha1Hex(std::string_view data) { return Digest(EVP_sha1(), data); }
+std::string Sha256Hex(std::string_view data) {
+  return Digest(EVP_sha256(), data);
+}
+std::string Sha1Hex(std::string_view data) {
+  return Digest(EVP_sha1(), data);
+}
 
 }  // namespace strata::util

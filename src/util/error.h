@@ -38,12 +38,18 @@ struct Error {
   std::string ToString() const;
 };
 
-inline Error TypeError(std::string message) { return {ErrorKind::kTypeError, std::move(message)}; }
+inline Error TypeError(std::string message) {
+  return {ErrorKind::kTypeError, std::move(message)};
+}
 inline Error ValueError(std::string message) {
   return {ErrorKind::kValueError, std::move(message)};
 }
-inline Error KeyError(std::string message) { return {ErrorKind::kKeyError, std::move(message)}; }
-inline Error IOError(std::string message) { return {ErrorKind::kIOError, std::move(message)}; }
+inline Error KeyError(std::string message) {
+  return {ErrorKind::kKeyError, std::move(message)};
+}
+inline Error IOError(std::string message) {
+  return {ErrorKind::kIOError, std::move(message)};
+}
 inline Error NotFoundError(std::string message) {
   return {ErrorKind::kNotFound, std::move(message)};
 }

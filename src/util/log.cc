@@ -34,10 +34,20 @@ spdlog::level::level_enum ToSpdlog(LogLevel level) {
 
 }  // namespace
 
-void SetLogLevel(LogLevel level) { Logger().set_level(ToSpdlog(level)); }
-void LogDebug(std::string_view message) { Logger().debug("{}", message); }
-void LogInfo(std::string_view message) { Logger().info("{}", message); }
-void LogWarning(std::string_view message) { Logger().warn("{}", message); }
-void LogError(std::string_view message) { Logger().error("{}", message); }
+void SetLogLevel(LogLevel level) {
+  Logger().set_level(ToSpdlog(level));
+}
+void LogDebug(std::string_view message) {
+  Logger().debug("{}", message);
+}
+void LogInfo(std::string_view message) {
+  Logger().info("{}", message);
+}
+void LogWarning(std::string_view message) {
+  Logger().warn("{}", message);
+}
+void LogError(std::string_view message) {
+  Logger().error("{}", message);
+}
 
 }  // namespace strata::util

@@ -19,6 +19,8 @@ std::string PyNormalizePath(std::string_view path);
 std::string PyPathSuffix(std::string_view path);
 
 // PurePosixPath(path).is_absolute().
-inline bool PyPathIsAbsolute(std::string_view path) { return !path.empty() && path[0] == '/'; }
+inline bool PyPathIsAbsolute(std::string_view path) {
+  return !path.empty() && path[0] == '/';
+}
 
 }  // namespace strata::util

@@ -5,7 +5,9 @@
 namespace strata::util {
 namespace {
 
-TEST(CheckUtf8, AcceptsValidText) { EXPECT_TRUE(CheckUtf8("héllo ✓ 😀").ok()); }
+TEST(CheckUtf8, AcceptsValidText) {
+  EXPECT_TRUE(CheckUtf8("héllo ✓ 😀").ok());
+}
 
 TEST(CheckUtf8, ReportsLikePython) {
   Status bad = CheckUtf8("ab\xff");

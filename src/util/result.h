@@ -23,14 +23,15 @@ namespace strata::util {
 template <class T>
 class [[nodiscard]] Result {
  public:
-  Result(const T& value) : state_(value) {}                // NOLINT: implicit by design
-  Result(T&& value) : state_(std::move(value)) {}          // NOLINT
-  Result(const Error& error) : state_(error) {}            // NOLINT
-  Result(Error&& error) : state_(std::move(error)) {}      // NOLINT
+  Result(const T& value) : state_(value) {}            // NOLINT: implicit by design
+  Result(T&& value) : state_(std::move(value)) {}      // NOLINT
+  Result(const Error& error) : state_(error) {}        // NOLINT
+  Result(Error&& error) : state_(std::move(error)) {}  // NOLINT
   template <class U>
-    requires(std::is_constructible_v<T, U&&> && !std::is_same_v<std::decay_t<U>, T> &&
-             !std::is_same_v<std::decay_t<U>, Error> && !std::is_same_v<std::decay_t<U>, Result>)
-  Result(U&& value) : state_(std::in_place_index<0>, std::forward<U>(value)) {}  // NOLINT
+  requires(std::is_constructible_v<T, U&&> && !std::is_same_v<std::decay_t<U>, T> &&
+           !std::is_same_v<std::decay_t<U>, Error> && !std::is_same_v<std::decay_t<U>, Result>)
+      Result(U&& value)
+      : state_(std::in_place_index<0>, std::forward<U>(value)) {}  // NOLINT
 
   bool has_value() const { return state_.index() == 0; }
   explicit operator bool() const { return has_value(); }

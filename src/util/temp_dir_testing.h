@@ -1,0 +1,36 @@
+// Test support (included by *_test.cc only): a fresh directory below
+// $TMPDIR or /tmp, removed with its content when the object goes away.
+#pragma once
+
+#include <stdlib.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+
+namespace strata::util::testing {
+
+class TempDir {
+ public:
+  TempDir() {
+    const char* base = std::getenv("TMPDIR");
+    std::string pattern = (std::filesystem::path(base != nullptr && *base != '\0' ? base : "/tmp") /
+                           "strata-test.XXXXXX")
+                              .string();
+    if (::mkdtemp(pattern.data()) == nullptr) std::abort();
+    // Canonical, so tests may compare it with paths the code resolved.
+    path_ = std::filesystem::canonical(pattern);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+}  // namespace strata::util::testing
