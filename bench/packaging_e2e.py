@@ -61,6 +61,8 @@ def main() -> int:
                                       tree, os.path.join(work, "ray.zip")],
             "strata package create": [args.strata, "package", "create", tree,
                                       "-o", os.path.join(work, "strata.zip")],
+            # What an incremental upload computes before sending only missing files.
+            "strata package uri": [args.strata, "package", "uri", tree],
         }
         for cmd in commands.values():  # warm the page cache
             timed(cmd)

@@ -10,7 +10,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libcurl4-openssl-dev libarchive-dev libssl-dev zlib1g-dev libdeflate-dev
   libsqlite3-dev libcpp-httplib-dev libspdlog-dev libfmt-dev
-  clang-format python3 python3-yaml
+  clang-format python3 python3-yaml openmpi-bin curl
 )
 
 missing=()

@@ -264,6 +264,35 @@ TEST_F(EnvManagerTest, EvictionRespectsReferencesAndLruOrder) {
   EXPECT_TRUE(fs::exists(fs::path(again->cwd) / "main.py"));
 }
 
+TEST_F(EnvManagerTest, PyExecutableAndNsight) {
+  auto manager = Open();
+  auto context = manager->GetOrCreate(Request(Json::object({{"py_executable", "python3 -X dev"}})));
+  ASSERT_TRUE(context);
+  EXPECT_EQ(context->py_executable, "python3 -X dev");
+  if (FindExecutable("nsys", std::getenv("PATH") ? std::optional<std::string>(std::getenv("PATH")) : std::nullopt)) {
+    GTEST_SKIP() << "nsys is installed here; the missing-tool message cannot be tested";
+  }
+  auto nsight = manager->GetOrCreate(Request(Json::object({{"nsight", "default"}})));
+  ASSERT_FALSE(nsight);
+  EXPECT_NE(nsight.error().message.find("nsight is not installed"), std::string::npos)
+      << nsight.error().message;
+  auto bad = manager->GetOrCreate(Request(Json::object({{"nsight", "fancy"}})));
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().message.find("Unsupported nsight config: fancy."), std::string::npos);
+}
+
+TEST_F(EnvManagerTest, MpiWrapsThePythonCommand) {
+  auto manager = Open();
+  auto context = manager->GetOrCreate(Request(Json::object({{"mpi", {{"args", {"-n", "2"}}}}})));
+  if (!FindExecutable("mpirun", std::getenv("PATH") ? std::optional<std::string>(std::getenv("PATH")) : std::nullopt)) {
+    ASSERT_FALSE(context);
+    EXPECT_NE(context.error().message.find("mpirun is not installed"), std::string::npos);
+    return;
+  }
+  ASSERT_TRUE(context) << context.error().message;
+  EXPECT_TRUE(context->py_executable.starts_with("mpirun -n 2 ")) << context->py_executable;
+}
+
 TEST_F(EnvManagerTest, UnknownFieldIsIgnored) {
   auto manager = Open();
   auto context =
