@@ -94,6 +94,9 @@ struct AgentServer::Impl {
 
 AgentServer::AgentServer(EnvManager& manager) : impl_(std::make_unique<Impl>()) {
   impl_->manager = &manager;
+  // Clients often send headers and body in two writes; without NODELAY the
+  // reply waits for a delayed ACK (~40 ms per request).
+  impl_->server.set_tcp_nodelay(true);
   auto json_route = [this](const char* path, std::function<Json(const Json&)> handler) {
     impl_->server.Post(path, [handler](const httplib::Request& req, httplib::Response& res) {
       auto body = util::ParseJson(req.body.empty() ? "{}" : req.body);
@@ -184,6 +187,7 @@ std::optional<AgentClient> AgentClient::Discover(const NodePaths& paths) {
 util::Result<Json> AgentClient::Post(const std::string& path, const Json& body) {
   httplib::Client client("127.0.0.1", port_);
   client.set_connection_timeout(5);
+  client.set_tcp_nodelay(true);
   // Creating an env may take as long as its setup timeout allows.
   client.set_read_timeout(24 * 3600);
   auto res = client.Post(path.c_str(), util::DumpsSorted(body), "application/json");

@@ -100,3 +100,24 @@ run $S run --runtime-env-json '{"mpi": {"args": ["-n", "2", "--allow-run-as-root
   -- python -c "import os; print('rank', os.environ['OMPI_COMM_WORLD_RANK'])"
 [ "$RC" -eq 0 ] && [ "$(sort <<<"$OUT")" == "$(printf 'rank 0\nrank 1')" ] && pass "mpi runs the command under mpirun (Open MPI)" \
   || fail "mpi" "exit $RC [$OUT] $ERR"
+
+# Eviction: least recently used first, and never what a running command uses.
+uri_of() {
+  python3 -c 'import hashlib,json,sys; print("pip://" + hashlib.sha1(json.dumps({"packages": [sys.argv[1]], "pip_check": False}, sort_keys=True).encode()).hexdigest())' "$1"
+}
+uri1=$(uri_of demo==1.0); uri2=$(uri_of demo==2.0)
+$S run --runtime-env-json '{"pip": ["demo==2.0"]}' -- true
+sleep 1.1
+$S run --runtime-env-json '{"pip": ["demo==1.0"]}' -- true
+size1=$($S env inspect "$uri1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["size_bytes"])')
+run $S env gc --max-size "$size1"
+[[ "$OUT" == *"evicted $uri2"* ]] && [[ "$OUT" != *"$uri1"* ]] && pass "gc evicts the least recently used env first" \
+  || fail "LRU eviction" "$OUT $ERR"
+$S run --runtime-env-json '{"pip": ["demo==1.0"]}' -- sh -c 'touch started; sleep 5' &
+holder=$!
+for _ in $(seq 100); do [ -e started ] && break; sleep 0.1; done
+run $S env gc --max-size 0
+[[ "$OUT" != *"$uri1"* ]] && pass "an env in use by another process is never evicted" || fail "in-use eviction" "$OUT"
+wait $holder
+run $S env gc --max-size 0
+[[ "$OUT" == *"evicted $uri1"* ]] && pass "it is evicted once the command has exited" || fail "eviction after use" "$OUT $ERR"
