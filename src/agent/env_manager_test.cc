@@ -269,7 +269,8 @@ TEST_F(EnvManagerTest, PyExecutableAndNsight) {
   auto context = manager->GetOrCreate(Request(Json::object({{"py_executable", "python3 -X dev"}})));
   ASSERT_TRUE(context);
   EXPECT_EQ(context->py_executable, "python3 -X dev");
-  if (FindExecutable("nsys", std::getenv("PATH") ? std::optional<std::string>(std::getenv("PATH")) : std::nullopt)) {
+  if (FindExecutable("nsys", std::getenv("PATH") ? std::optional<std::string>(std::getenv("PATH"))
+                                                 : std::nullopt)) {
     GTEST_SKIP() << "nsys is installed here; the missing-tool message cannot be tested";
   }
   auto nsight = manager->GetOrCreate(Request(Json::object({{"nsight", "default"}})));
@@ -284,7 +285,9 @@ TEST_F(EnvManagerTest, PyExecutableAndNsight) {
 TEST_F(EnvManagerTest, MpiWrapsThePythonCommand) {
   auto manager = Open();
   auto context = manager->GetOrCreate(Request(Json::object({{"mpi", {{"args", {"-n", "2"}}}}})));
-  if (!FindExecutable("mpirun", std::getenv("PATH") ? std::optional<std::string>(std::getenv("PATH")) : std::nullopt)) {
+  if (!FindExecutable("mpirun", std::getenv("PATH")
+                                    ? std::optional<std::string>(std::getenv("PATH"))
+                                    : std::nullopt)) {
     ASSERT_FALSE(context);
     EXPECT_NE(context.error().message.find("mpirun is not installed"), std::string::npos);
     return;

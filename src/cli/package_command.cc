@@ -38,13 +38,19 @@ int Fail(const util::Error& error) {
   return kExitInvalidInput;
 }
 
-util::Result<packaging::LocalPackage> Prepare(const PackageArgs& args) {
+util::Result<packaging::PackageOptions> Options(const PackageArgs& args) {
   auto max_bytes = packaging::MaxPackageBytesFromEnvironment();
   if (!max_bytes) return std::move(max_bytes).error();
   packaging::PackageOptions options;
   options.excludes = args.excludes;
   options.max_bytes = *max_bytes;
-  auto package = packaging::PrepareLocalPackage(args.dir, options);
+  return options;
+}
+
+util::Result<packaging::LocalPackage> Prepare(const PackageArgs& args) {
+  auto options = Options(args);
+  if (!options) return std::move(options).error();
+  auto package = packaging::PrepareLocalPackage(args.dir, *options);
   if (package) {
     for (const std::string& warning : package->warnings) util::LogWarning(warning);
   }
@@ -69,11 +75,11 @@ int RunUri(const PackageArgs& args) {
 }
 
 int RunCreate(const PackageArgs& args) {
-  auto package = Prepare(args);
+  auto options = Options(args);
+  if (!options) return Fail(options.error());
+  auto package = packaging::CreatePackageArchive(args.dir, *options, args.output);
   if (!package) return Fail(package.error());
-  if (auto ok = packaging::WritePackageArchive(*package, args.output); !ok) {
-    return Fail(ok.error());
-  }
+  for (const std::string& warning : package->warnings) util::LogWarning(warning);
   std::cout << package->manifest.Uri() << "\n";
   return kExitOk;
 }

@@ -134,6 +134,27 @@ TEST_F(PackageTest, MaxPackageBytesFromEnvironment) {
   EXPECT_EQ(*MaxPackageBytesFromEnvironment(), kDefaultMaxPackageBytes);
 }
 
+TEST_F(PackageTest, CreatePackageArchiveMatchesTheTwoStepPath) {
+  fs::path root = dir_ / "p";
+  for (int i = 0; i < 50; ++i)
+    Write(root / ("d" + std::to_string(i % 5)) / ("f" + std::to_string(i)),
+          std::string(i * 100, 'a' + i % 26));
+  PackageOptions options;
+  auto prepared = PrepareLocalPackage(root, options);
+  ASSERT_TRUE(prepared);
+  ASSERT_TRUE(WritePackageArchive(*prepared, dir_ / "two_step.zip").ok());
+  auto created = CreatePackageArchive(root, options, dir_ / "at_once.zip");
+  ASSERT_TRUE(created) << created.error().message;
+  EXPECT_EQ(created->manifest.Uri(), prepared->manifest.Uri());
+  std::ifstream a(dir_ / "two_step.zip", std::ios::binary),
+      b(dir_ / "at_once.zip", std::ios::binary);
+  EXPECT_EQ(std::string((std::istreambuf_iterator<char>(a)), {}),
+            std::string((std::istreambuf_iterator<char>(b)), {}));
+  options.max_bytes = 10;
+  EXPECT_FALSE(CreatePackageArchive(root, options, dir_ / "too_big.zip"));
+  EXPECT_FALSE(fs::exists(dir_ / "too_big.zip"));
+}
+
 TEST(Manifest, JsonRoundTripAndValidation) {
   std::string sha(64, 'a');
   auto manifest = Manifest::FromEntries(

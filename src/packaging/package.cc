@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <map>
+#include <thread>
 
 #include "packaging/archive.h"
 #include "util/log.h"
@@ -72,8 +73,11 @@ util::Status CheckPackageSize(const std::vector<PackageEntry>& entries, std::uin
   return util::ValueError(message);
 }
 
-util::Result<LocalPackage> PrepareLocalPackage(const std::filesystem::path& dir,
-                                               const PackageOptions& options) {
+namespace {
+
+// The package minus its manifest: walked, size-checked, warnings collected.
+util::Result<LocalPackage> WalkLocalPackage(const std::filesystem::path& dir,
+                                            const PackageOptions& options) {
   LocalPackage package;
   package.root = dir;
   auto entries = WalkPackageTree(dir, options.excludes, options.walk);
@@ -93,16 +97,52 @@ util::Result<LocalPackage> PrepareLocalPackage(const std::filesystem::path& dir,
   if (options.top_level == TopLevel::kDirectoryName) {
     package.top_level_dir = std::filesystem::weakly_canonical(dir).filename().string();
   }
-  auto manifest = BuildManifest(package.entries, package.top_level_dir);
+  return package;
+}
+
+ZipOptions ArchiveOptions(const LocalPackage& package) {
+  ZipOptions options;
+  options.top_level_dir = package.top_level_dir;
+  return options;
+}
+
+}  // namespace
+
+util::Result<LocalPackage> PrepareLocalPackage(const std::filesystem::path& dir,
+                                               const PackageOptions& options) {
+  auto package = WalkLocalPackage(dir, options);
+  if (!package) return package;
+  auto manifest = BuildManifest(package->entries, package->top_level_dir);
   if (!manifest) return std::move(manifest).error();
-  package.manifest = std::move(manifest).value();
+  package->manifest = std::move(manifest).value();
   return package;
 }
 
 util::Status WritePackageArchive(const LocalPackage& package, const std::filesystem::path& out) {
-  ZipOptions options;
-  options.top_level_dir = package.top_level_dir;
-  return WriteZip(package.entries, out, options);
+  return WriteZip(package.entries, out, ArchiveOptions(package));
+}
+
+util::Result<LocalPackage> CreatePackageArchive(const std::filesystem::path& dir,
+                                                const PackageOptions& options,
+                                                const std::filesystem::path& out) {
+  auto package = WalkLocalPackage(dir, options);
+  if (!package) return package;
+  // Hashing and archiving read the same files; on separate cores they
+  // overlap. The hasher works on its own copy of the entries because
+  // BuildManifest records CRCs in them.
+  std::vector<PackageEntry> to_hash = package->entries;
+  util::Result<Manifest> manifest = Manifest();
+  std::thread hasher([&] { manifest = BuildManifest(to_hash, package->top_level_dir, 1); });
+  util::Status written = WriteZip(package->entries, out, ArchiveOptions(*package));
+  hasher.join();
+  if (!manifest || !written.ok()) {
+    std::error_code ec;
+    std::filesystem::remove(out, ec);
+    if (!manifest) return std::move(manifest).error();
+    return std::move(written).error();
+  }
+  package->manifest = std::move(manifest).value();
+  return package;
 }
 
 }  // namespace strata::packaging

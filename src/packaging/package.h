@@ -60,6 +60,12 @@ util::Result<LocalPackage> PrepareLocalPackage(const std::filesystem::path& dir,
 
 util::Status WritePackageArchive(const LocalPackage& package, const std::filesystem::path& out);
 
+// PrepareLocalPackage + WritePackageArchive with hashing and archiving
+// running at the same time; `out` is removed if either fails.
+util::Result<LocalPackage> CreatePackageArchive(const std::filesystem::path& dir,
+                                                const PackageOptions& options,
+                                                const std::filesystem::path& out);
+
 // "12.34MiB", as Ray prints sizes.
 std::string MibString(std::uint64_t bytes);
 
