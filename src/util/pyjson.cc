@@ -660,6 +660,22 @@ class JsonParser {
   bool ParseValue(size_t idx, int depth, size_t* next, Json* out) {
     if (idx >= text_.size()) return FailBool("Expecting value", idx);
     const std::string_view rest = text_.substr(idx);
+    // The literals Python's scanner accepts (NaN and the infinities included).
+    static const std::pair<std::string_view, Json> kLiterals[] = {
+        {"null", nullptr},
+        {"true", true},
+        {"false", false},
+        {"NaN", std::numeric_limits<double>::quiet_NaN()},
+        {"Infinity", std::numeric_limits<double>::infinity()},
+        {"-Infinity", -std::numeric_limits<double>::infinity()},
+    };
+    for (const auto& [word, value] : kLiterals) {
+      if (rest.starts_with(word)) {
+        *out = value;
+        *next = idx + word.size();
+        return true;
+      }
+    }
     switch (text_[idx]) {
       case '"': {
         std::string s;
@@ -679,48 +695,6 @@ class JsonParser {
         return is_object ? ParseObject(idx + 1, depth + 1, next, out)
                          : ParseArray(idx + 1, depth + 1, next, out);
       }
-      case 'n':
-        if (rest.starts_with("null")) {
-          *out = nullptr;
-          *next = idx + 4;
-          return true;
-        }
-        break;
-      case 't':
-        if (rest.starts_with("true")) {
-          *out = true;
-          *next = idx + 4;
-          return true;
-        }
-        break;
-      case 'f':
-        if (rest.starts_with("false")) {
-          *out = false;
-          *next = idx + 5;
-          return true;
-        }
-        break;
-      case 'N':
-        if (rest.starts_with("NaN")) {
-          *out = std::numeric_limits<double>::quiet_NaN();
-          *next = idx + 3;
-          return true;
-        }
-        break;
-      case 'I':
-        if (rest.starts_with("Infinity")) {
-          *out = std::numeric_limits<double>::infinity();
-          *next = idx + 8;
-          return true;
-        }
-        break;
-      case '-':
-        if (rest.starts_with("-Infinity")) {
-          *out = -std::numeric_limits<double>::infinity();
-          *next = idx + 9;
-          return true;
-        }
-        break;
       default:
         break;
     }
