@@ -121,3 +121,10 @@ run $S env gc --max-size 0
 wait $holder
 run $S env gc --max-size 0
 [[ "$OUT" == *"evicted $uri1"* ]] && pass "it is evicted once the command has exited" || fail "eviction after use" "$OUT $ERR"
+
+mkdir -p mods/mymod && echo 'X = 5' > mods/mymod/__init__.py
+run $S run --runtime-env-json '{"py_modules": ["mods/mymod", "index/files/dep-1.0-py3-none-any.whl"], "config": {"log_files": ["extra.log"]}}' \
+  -- python -c "import mymod, dep; print(mymod.X, dep.VERSION)"
+expect_ok "py_modules: a local directory and a local wheel" "5 1.0"
+grep -q "py_modules" "$STRATA_SESSION_DIR/logs/extra.log" 2>/dev/null && pass "config.log_files receive the setup log" \
+  || fail "log_files" "$(ls "$STRATA_SESSION_DIR/logs")"
