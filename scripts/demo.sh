@@ -5,7 +5,11 @@ set -euo pipefail
 STRATA=${1:-build/strata}
 cd "$(dirname "$0")/.."
 
-step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; }
+if [ -t 1 ]; then
+  step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; }
+else
+  step() { printf '\n$ %s\n' "$*"; }
+fi
 
 step strata env validate --file examples/runtime_env.yaml
 "$STRATA" env validate --file examples/runtime_env.yaml
@@ -23,9 +27,9 @@ else
   echo "(exit code $?: invalid input, as documented)"
 fi
 
-step strata run --working-dir examples/hello --runtime-env-json '{"env_vars": {"GREETING": "hi from ${USER}"}}' -- python main.py
+step strata run --working-dir examples/hello --runtime-env-json '{"env_vars": {"GREETING": "hi from ${HOME}"}}' -- python main.py
 "$STRATA" run --working-dir examples/hello \
-  --runtime-env-json '{"env_vars": {"GREETING": "hi from ${USER}"}}' -- python main.py
+  --runtime-env-json '{"env_vars": {"GREETING": "hi from ${HOME}"}}' -- python main.py
 
 step strata env list
 "$STRATA" env list
