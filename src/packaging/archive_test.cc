@@ -29,18 +29,8 @@ namespace fs = std::filesystem;
 
 using util::testing::TempDir;
 
-void WriteFile(const fs::path& p, const std::string& content, mode_t mode = 0644) {
-  fs::create_directories(p.parent_path());
-  std::ofstream(p, std::ios::binary) << content;
-  ::chmod(p.c_str(), mode);
-}
-
-std::string ReadFile(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::string data(fs::file_size(p), '\0');
-  in.read(data.data(), static_cast<std::streamsize>(data.size()));
-  return data;
-}
+using util::testing::ReadFile;
+using util::testing::WriteFile;
 
 // Every file and directory below `root`, sorted by path, as the tree walk
 // would list them.

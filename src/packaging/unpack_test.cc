@@ -32,16 +32,8 @@ using util::ErrorKind;
 
 using util::testing::TempDir;
 
-void WriteFile(const fs::path& p, const std::string& content, mode_t mode = 0644) {
-  fs::create_directories(p.parent_path());
-  std::ofstream(p, std::ios::binary) << content;
-  ::chmod(p.c_str(), mode);
-}
-
-std::string ReadFile(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
+using util::testing::ReadFile;
+using util::testing::WriteFile;
 
 fs::perms Perms(const fs::path& p) {
   return fs::symlink_status(p).permissions() & fs::perms::all;
