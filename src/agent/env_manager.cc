@@ -1,9 +1,5 @@
 #include "agent/env_manager.h"
 
-#include <fcntl.h>
-#include <sys/file.h>
-#include <unistd.h>
-
 #include <condition_variable>
 #include <cstdlib>
 #include <fstream>

@@ -10,6 +10,7 @@
 #include "agent/process.h"
 #include "packaging/upload.h"
 #include "util/digest.h"
+#include "util/temp_dir_testing.h"
 
 namespace strata::agent {
 namespace {
@@ -60,18 +61,12 @@ bool IsAlive(pid_t pid) {
 class EnvManagerTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char pattern[] = "/tmp/strata-envmgr-XXXXXX";
-    ASSERT_NE(mkdtemp(pattern), nullptr);
-    root_ = pattern;
     paths_.home = root_ / "home";
     paths_.session_dir = root_ / "session";
     options_.retry_interval = std::chrono::milliseconds(10);
     options_.extra_plugins.push_back(std::make_shared<ScriptPlugin>());
   }
-  void TearDown() override {
-    unsetenv("STRATA_RUNTIME_ENV_WORKING_DIR_CACHE_SIZE_GB");
-    fs::remove_all(root_);
-  }
+  void TearDown() override { unsetenv("STRATA_RUNTIME_ENV_WORKING_DIR_CACHE_SIZE_GB"); }
   std::unique_ptr<EnvManager> Open() {
     auto manager = EnvManager::Open(paths_, options_);
     EXPECT_TRUE(manager) << (manager ? "" : manager.error().message);
@@ -95,7 +90,8 @@ class EnvManagerTest : public ::testing::Test {
     return request;
   }
 
-  fs::path root_;
+  util::testing::TempDir temp_;
+  const fs::path root_ = temp_.path();
   NodePaths paths_;
   EnvManagerOptions options_;
 };

@@ -54,8 +54,8 @@ util::Result<RuntimeEnv> MergeJobRuntimeEnv(const RuntimeEnv& job_env, const Run
 RuntimeEnv InheritRuntimeEnv(const RuntimeEnv& parent, const RuntimeEnv& child) {
   if (child.Empty()) return parent;
   RuntimeEnv merged = parent;
+  const Json parent_vars = parent.Get("env_vars", nullptr);
   for (const auto& [key, value] : child.Items()) {
-    const Json parent_vars = parent.Get("env_vars", nullptr);
     if (key == "env_vars" && parent_vars.is_object() && value.is_object()) {
       Json vars = parent_vars;
       for (const auto& [name, var_value] : value.items()) vars[name] = var_value;

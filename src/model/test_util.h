@@ -10,6 +10,7 @@
 
 #include "util/pyjson.h"
 #include "util/result.h"
+#include "util/temp_dir_testing.h"
 
 namespace strata::model::testing {
 
@@ -25,20 +26,14 @@ class TempDirTest : public ::testing::Test {
  protected:
   void SetUp() override {
     old_cwd_ = std::filesystem::current_path();
-    char pattern[] = "/tmp/strata-model-test-XXXXXX";
-    ASSERT_NE(mkdtemp(pattern), nullptr);
-    dir_ = pattern;
     std::filesystem::current_path(dir_);
   }
-  void TearDown() override {
-    std::filesystem::current_path(old_cwd_);
-    std::filesystem::remove_all(dir_);
-  }
+  void TearDown() override { std::filesystem::current_path(old_cwd_); }
   void Write(const std::string& name, const std::string& content) {
-    std::filesystem::create_directories((dir_ / name).parent_path());
-    std::ofstream(dir_ / name, std::ios::binary) << content;
+    util::testing::WriteFile(dir_ / name, content);
   }
-  std::filesystem::path dir_;
+  util::testing::TempDir temp_;
+  const std::filesystem::path dir_ = temp_.path();
   std::filesystem::path old_cwd_;
 };
 

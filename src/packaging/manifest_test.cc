@@ -8,6 +8,7 @@
 
 #include "packaging/blob_store.h"
 #include "packaging/package.h"
+#include "util/temp_dir_testing.h"
 
 namespace strata::packaging {
 namespace {
@@ -16,15 +17,8 @@ namespace fs = std::filesystem;
 
 class PackageTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    char pattern[] = "/tmp/strata-manifest-test-XXXXXX";
-    ASSERT_NE(mkdtemp(pattern), nullptr);
-    dir_ = pattern;
-  }
-  void TearDown() override { fs::remove_all(dir_); }
   void Write(const fs::path& path, const std::string& content) {
-    fs::create_directories(path.parent_path());
-    std::ofstream(path, std::ios::binary) << content;
+    util::testing::WriteFile(path, content);
   }
   std::string UriOf(const fs::path& root, TopLevel top = TopLevel::kContentsAtRoot) {
     PackageOptions options;
@@ -35,7 +29,8 @@ class PackageTest : public ::testing::Test {
     EXPECT_TRUE(package) << (package ? "" : package.error().message);
     return package ? package->manifest.Uri() : "";
   }
-  fs::path dir_;
+  util::testing::TempDir temp_;
+  const fs::path dir_ = temp_.path();
 };
 
 TEST_F(PackageTest, UriShape) {

@@ -1,6 +1,5 @@
 #include "packaging/upload.h"
 
-#include <array>
 #include <set>
 #include <vector>
 
@@ -13,12 +12,10 @@ namespace {
 namespace fs = std::filesystem;
 using util::Json;
 
-constexpr std::array<std::string_view, 5> kArchiveExtensions = {".zip", ".tar.gz", ".tgz",
-                                                                ".tar.xz", ".tar.bz2"};
-
+// The archive kinds a runtime env may name (wheels are handled apart).
 std::string ArchiveExtension(const std::string& name) {
-  for (std::string_view ext : kArchiveExtensions) {
-    if (name.ends_with(ext)) return std::string(ext);
+  for (std::string_view ext : model::kRemoteArchiveExtensions) {
+    if (ext != ".whl" && name.ends_with(ext)) return std::string(ext);
   }
   return "";
 }
