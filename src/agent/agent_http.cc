@@ -82,8 +82,16 @@ Json EnvsInfoJson(const EnvManager& manager, std::optional<std::size_t> limit) {
                                       {"created_ms", entry.created_ms},
                                       {"last_used_ms", entry.last_used_ms}}));
   }
-  return Json::object(
-      {{"runtime_env_states", states}, {"total", all.size()}, {"cached_resources", resources}});
+  CacheCounters c = manager.Counters();
+  Json counters = Json::object({{"env_hits", c.env_hits},
+                                {"env_creations", c.env_creations},
+                                {"resource_hits", c.resource_hits},
+                                {"resource_creations", c.resource_creations},
+                                {"failures", c.failures}});
+  return Json::object({{"runtime_env_states", states},
+                       {"total", all.size()},
+                       {"cached_resources", resources},
+                       {"counters", counters}});
 }
 
 struct AgentServer::Impl {

@@ -12,7 +12,9 @@
 //     → {"runtime_env_states": [{"runtime_env", "ref_cnt", "success", "error",
 //        "creation_time_ms", "id", "state", "last_used_ms", "size_bytes", "uris"}],
 //        "total", "cached_resources": [{"kind", "uri", "dir", "size_bytes", "local_refs",
-//        "in_use_elsewhere", "created_ms", "last_used_ms"}]}
+//        "in_use_elsewhere", "created_ms", "last_used_ms"}],
+//        "counters": {"env_hits", "env_creations", "resource_hits",
+//                     "resource_creations", "failures"}}
 //   POST /retry_runtime_env              {"id"}            → {"status", "error_message"}
 //   POST /gc                             {"max_bytes"}     → {"status", "evicted": [...]}
 //   GET  /healthz                                          → {"pid"}

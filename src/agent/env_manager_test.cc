@@ -79,7 +79,8 @@ class EnvManagerTest : public ::testing::Test {
     std::ofstream(dir / "main.py") << content;
     auto store = packaging::BlobStore::Open(paths_.store_dir());
     EXPECT_TRUE(store);
-    auto uri = packaging::UploadLocalPath(dir, packaging::TopLevel::kContentsAtRoot, {}, *store);
+    packaging::BlobStoreSink sink(*store);
+    auto uri = packaging::UploadLocalPath(dir, packaging::TopLevel::kContentsAtRoot, {}, sink);
     EXPECT_TRUE(uri) << (uri ? "" : uri.error().message);
     return uri ? *uri : "";
   }

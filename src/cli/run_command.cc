@@ -65,7 +65,8 @@ int RunRun(const RunArgs& args) {
   agent::NodePaths paths = agent::NodePaths::FromEnvironment();
   auto store = packaging::BlobStore::Open(paths.store_dir());
   if (!store) return ReportInvalidInput(store.error());
-  if (auto ok = packaging::UploadLocalPaths(*env, *store); !ok)
+  packaging::BlobStoreSink sink(*store);
+  if (auto ok = packaging::UploadLocalPaths(*env, sink); !ok)
     return ReportInvalidInput(ok.error());
   auto serialized = env->Serialize();
   if (!serialized) return ReportInvalidInput(serialized.error());

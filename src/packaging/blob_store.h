@@ -21,6 +21,7 @@
 // processes too.
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
 #include <string>
 #include <string_view>
@@ -56,8 +57,20 @@ class BlobStore {
   bool HasPackage(std::string_view name) const;
   // Path of a stored package archive; NotFound if absent.
   util::Result<std::filesystem::path> PackagePath(std::string_view name) const;
-  // Removes a package's archive and manifest (blobs are kept; see GC).
+  // Removes a package's archive and manifest (blobs are kept; see CollectBlobs).
   util::Status DeletePackage(std::string_view name);
+
+  struct PackageInfo {
+    std::string name;
+    std::uint64_t size = 0;                     // archive bytes
+    std::filesystem::file_time_type modified;  // when it was stored
+  };
+  // Every stored package, sorted by name.
+  std::vector<PackageInfo> ListPackages() const;
+  // Removes blobs that no committed manifest references and whose files were
+  // written before `cutoff` (younger ones may belong to an upload that has
+  // not committed yet). Returns how many were removed.
+  util::Result<std::size_t> CollectBlobs(std::filesystem::file_time_type cutoff);
 
   const std::filesystem::path& root() const { return root_; }
 

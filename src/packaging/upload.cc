@@ -20,28 +20,52 @@ std::string ArchiveExtension(const std::string& name) {
   return "";
 }
 
-util::Result<std::string> StoreFileAs(const fs::path& file, const std::string& name,
-                                      BlobStore& store, UploadStats* stats) {
-  if (!store.HasPackage(name)) {
-    if (auto ok = store.PutPackageArchive(name, file); !ok) return std::move(ok).error();
-    if (stats) ++stats->files_sent;
-  } else if (stats) {
-    ++stats->files_skipped;
+// Counts one file sent or skipped and reports progress.
+struct Tally {
+  UploadStats* stats;
+  const UploadProgress& on_progress;
+  void File(bool sent, std::uint64_t bytes) {
+    if (stats == nullptr) return;
+    if (sent) {
+      ++stats->files_sent;
+      stats->bytes_sent += bytes;
+    } else {
+      ++stats->files_skipped;
+      stats->bytes_skipped += bytes;
+    }
+    if (on_progress) on_progress(*stats);
   }
-  if (stats) ++stats->packages;
+};
+
+std::uint64_t FileSize(const fs::path& file) {
+  std::error_code ec;
+  std::uint64_t size = fs::file_size(file, ec);
+  return ec ? 0 : size;
+}
+
+util::Result<std::string> StoreFileAs(const fs::path& file, const std::string& name,
+                                      PackageSink& sink, Tally& tally) {
+  auto exists = sink.HasPackage(name);
+  if (!exists) return std::move(exists).error();
+  if (!*exists) {
+    if (auto ok = sink.PutPackageArchive(name, file); !ok) return std::move(ok).error();
+  }
+  tally.File(!*exists, FileSize(file));
+  if (tally.stats) ++tally.stats->packages;
   return "gcs://" + name;
 }
 
 }  // namespace
 
 util::Result<std::string> UploadLocalPath(const fs::path& path, TopLevel top_level,
-                                          const PackageOptions& options, BlobStore& store,
-                                          UploadStats* stats) {
+                                          const PackageOptions& options, PackageSink& sink,
+                                          UploadStats* stats, const UploadProgress& on_progress) {
+  Tally tally{stats, on_progress};
   std::error_code ec;
   if (fs::is_regular_file(path, ec)) {
     std::string name = path.filename().string();
     if (top_level == TopLevel::kDirectoryName && name.ends_with(".whl")) {
-      return StoreFileAs(path, name, store, stats);
+      return StoreFileAs(path, name, sink, tally);
     }
     std::string ext = ArchiveExtension(name);
     if (ext.empty()) {
@@ -52,8 +76,8 @@ util::Result<std::string> UploadLocalPath(const fs::path& path, TopLevel top_lev
     }
     auto digest = Sha256File(path);
     if (!digest) return std::move(digest).error();
-    return StoreFileAs(path, std::string(kPackagePrefix) + digest->substr(0, 32) + ext, store,
-                       stats);
+    return StoreFileAs(path, std::string(kPackagePrefix) + digest->substr(0, 32) + ext, sink,
+                       tally);
   }
   if (!fs::is_directory(path, ec)) {
     return util::ValueError("directory " + path.string() + " must be an existing directory");
@@ -63,8 +87,9 @@ util::Result<std::string> UploadLocalPath(const fs::path& path, TopLevel top_lev
   auto package = PrepareLocalPackage(path, package_options);
   if (!package) return std::move(package).error();
   for (const std::string& warning : package->warnings) util::LogWarning(warning);
-  std::vector<std::string> missing = store.MissingBlobs(package->manifest);
-  std::set<std::string> wanted(missing.begin(), missing.end());
+  auto missing = sink.MissingBlobs(package->manifest);
+  if (!missing) return std::move(missing).error();
+  std::set<std::string> wanted(missing->begin(), missing->end());
   // Manifest files and walked files are in the same (path) order; send each
   // missing blob once, from the first file that has it.
   std::vector<const PackageEntry*> files;
@@ -75,21 +100,21 @@ util::Result<std::string> UploadLocalPath(const fs::path& path, TopLevel top_lev
   for (const ManifestEntry& e : package->manifest.entries()) {
     if (e.type != EntryType::kFile) continue;
     const PackageEntry& source = *files[index++];
-    if (wanted.erase(e.sha256) == 1) {
-      if (auto ok = store.PutBlobFromFile(e.sha256, source.source); !ok)
+    bool send = wanted.erase(e.sha256) == 1;
+    if (send) {
+      if (auto ok = sink.PutBlobFromFile(e.sha256, source.source); !ok)
         return std::move(ok).error();
-      if (stats) ++stats->files_sent;
-    } else if (stats) {
-      ++stats->files_skipped;
     }
+    tally.File(send, e.size);
   }
-  auto uri = store.CommitPackage(package->manifest);
+  auto uri = sink.CommitPackage(package->manifest);
   if (!uri) return std::move(uri).error();
   if (stats) ++stats->packages;
   return uri;
 }
 
-util::Status UploadLocalPaths(model::RuntimeEnv& env, BlobStore& store, UploadStats* stats) {
+util::Status UploadLocalPaths(model::RuntimeEnv& env, PackageSink& sink, UploadStats* stats,
+                              const UploadProgress& on_progress) {
   PackageOptions options;
   auto max_bytes = MaxPackageBytesFromEnvironment();
   if (!max_bytes) return std::move(max_bytes).error();
@@ -99,7 +124,7 @@ util::Status UploadLocalPaths(model::RuntimeEnv& env, BlobStore& store, UploadSt
   }
   std::string working_dir = env.WorkingDir();
   if (!working_dir.empty() && model::IsPath(working_dir)) {
-    auto uri = UploadLocalPath(working_dir, TopLevel::kContentsAtRoot, options, store, stats);
+    auto uri = UploadLocalPath(working_dir, TopLevel::kContentsAtRoot, options, sink, stats, on_progress);
     if (!uri) return std::move(uri).error();
     env.Update(Json::object({{"working_dir", *uri}}));
   }
@@ -110,7 +135,7 @@ util::Status UploadLocalPaths(model::RuntimeEnv& env, BlobStore& store, UploadSt
         modules.push_back(module);
         continue;
       }
-      auto uri = UploadLocalPath(module, TopLevel::kDirectoryName, options, store, stats);
+      auto uri = UploadLocalPath(module, TopLevel::kDirectoryName, options, sink, stats, on_progress);
       if (!uri) return std::move(uri).error();
       modules.push_back(*uri);
     }

@@ -8,16 +8,19 @@
 //   local .whl (py_modules)        → gcs://<wheel file name>, stored as is
 //
 // Uploads are content-addressed per file (blob_store.h): only files the
-// store lacks are copied.
+// sink lacks are sent. `on_progress`, when set, is called after every file
+// sent or skipped with the running totals.
 //
 // Thread-safety: free functions; the store is safe for concurrent use.
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <string>
 
 #include "model/runtime_env.h"
-#include "packaging/blob_store.h"
+#include "packaging/package_sink.h"
 #include "packaging/package.h"
 #include "util/result.h"
 
@@ -27,16 +30,22 @@ struct UploadStats {
   std::size_t packages = 0;
   std::size_t files_sent = 0;
   std::size_t files_skipped = 0;
+  std::uint64_t bytes_sent = 0;
+  std::uint64_t bytes_skipped = 0;
 };
+
+using UploadProgress = std::function<void(const UploadStats&)>;
 
 // Packages one local path and stores it; returns its URI.
 util::Result<std::string> UploadLocalPath(const std::filesystem::path& path, TopLevel top_level,
-                                          const PackageOptions& options, BlobStore& store,
-                                          UploadStats* stats = nullptr);
+                                          const PackageOptions& options, PackageSink& sink,
+                                          UploadStats* stats = nullptr,
+                                          const UploadProgress& on_progress = {});
 
 // Replaces every local path of `env` (working_dir, py_modules) by the URI of
 // its uploaded package. `excludes` of the env apply to directories.
-util::Status UploadLocalPaths(model::RuntimeEnv& env, BlobStore& store,
-                              UploadStats* stats = nullptr);
+util::Status UploadLocalPaths(model::RuntimeEnv& env, PackageSink& sink,
+                              UploadStats* stats = nullptr,
+                              const UploadProgress& on_progress = {});
 
 }  // namespace strata::packaging
