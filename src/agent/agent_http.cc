@@ -1,13 +1,12 @@
 #include "agent/agent_http.h"
 
 #include <httplib.h>
-#include <signal.h>
 #include <unistd.h>
 
 #include <filesystem>
-#include <fstream>
 
 #include "util/log.h"
+#include "util/pid_record.h"
 
 namespace strata::agent {
 namespace {
@@ -157,14 +156,9 @@ util::Result<int> AgentServer::Bind(int port) {
 util::Status AgentServer::Run() {
   const NodePaths& paths = impl_->manager->paths();
   fs::path file = AgentFile(paths);
-  std::error_code ec;
-  fs::create_directories(file.parent_path(), ec);
-  fs::path temp = file.string() + ".tmp-" + std::to_string(::getpid());
-  std::ofstream(temp) << util::DumpsSorted(
-      Json::object({{"port", impl_->port}, {"pid", ::getpid()}}));
-  fs::rename(temp, file, ec);
-  if (ec) return util::IOError("cannot write " + file.string() + ": " + ec.message());
+  if (auto ok = util::WritePidRecord(file, Json::object({{"port", impl_->port}})); !ok) return ok;
   bool served = impl_->server.listen_after_bind();
+  std::error_code ec;
   fs::remove(file, ec);
   if (!served) return util::IOError("the agent's HTTP server stopped unexpectedly");
   return {};
@@ -177,13 +171,8 @@ void AgentServer::Stop() {
 AgentClient::AgentClient(int port) : port_(port) {}
 
 std::optional<AgentClient> AgentClient::Discover(const NodePaths& paths) {
-  std::ifstream in(AgentFile(paths));
-  if (!in) return std::nullopt;
-  std::string text((std::istreambuf_iterator<char>(in)), {});
-  auto json = util::ParseJson(text);
-  if (!json || !json->is_object() || !(*json)["port"].is_number_integer()) return std::nullopt;
-  long pid = json->value("pid", 0L);
-  if (pid <= 0 || ::kill(static_cast<pid_t>(pid), 0) != 0) return std::nullopt;
+  auto json = util::ReadLivePidRecord(AgentFile(paths));
+  if (!json || !(*json)["port"].is_number_integer()) return std::nullopt;
   int port = (*json)["port"].get<int>();
   httplib::Client client("127.0.0.1", port);
   client.set_connection_timeout(1);

@@ -9,6 +9,7 @@
 
 #include "agent/builtin_plugins.h"
 #include "model/runtime_env.h"
+#include "util/clock.h"
 #include "util/digest.h"
 #include "util/log.h"
 
@@ -20,12 +21,6 @@ using Clock = std::chrono::steady_clock;
 using util::Json;
 
 constexpr std::string_view kCacheKinds[] = {"working_dir", "py_modules", "pip", "uv"};
-
-std::int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 std::string TimeoutHint(std::int64_t seconds) {
   return "Failed to install runtime_env within the timeout of " + std::to_string(seconds) +
@@ -311,7 +306,7 @@ util::Result<RuntimeEnvContext> EnvManager::GetOrCreate(const CreateRequest& req
     Impl::Record& record = it->second;
     if (record.state == EnvState::kReady) {
       record.refs += take_ref;
-      record.last_used_ms = NowMs();
+      record.last_used_ms = util::WallClockMs();
       ++m.counters.env_hits;
       return *record.context;
     }
@@ -337,7 +332,7 @@ util::Result<RuntimeEnvContext> EnvManager::GetOrCreate(const CreateRequest& req
   Impl::Record& record = m.envs[request.serialized_env];
   record = Impl::Record();
   record.state = EnvState::kCreating;
-  record.created_ms = record.last_used_ms = NowMs();
+  record.created_ms = record.last_used_ms = util::WallClockMs();
   lock.unlock();
 
   RuntimeEnvContext context;

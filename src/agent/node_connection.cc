@@ -1,8 +1,45 @@
 #include "agent/node_connection.h"
 
+#include <openssl/rand.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+
+#include "util/digest.h"
+
 namespace strata::agent {
 
+namespace fs = std::filesystem;
 using util::Json;
+
+util::Result<std::string> NodeId(const NodePaths& paths) {
+  fs::path file = paths.home / "node_id";
+  auto read = [&file]() -> std::string {
+    std::ifstream in(file);
+    std::string id;
+    in >> id;
+    return id.size() == 56 ? id : "";
+  };
+  if (std::string id = read(); !id.empty()) return id;
+  unsigned char bytes[28];
+  if (RAND_bytes(bytes, sizeof bytes) != 1) return util::Error{util::ErrorKind::kInternal,
+                                                              "cannot draw random bytes"};
+  std::string id = util::ToHex(bytes, sizeof bytes);
+  std::error_code ec;
+  fs::create_directories(paths.home, ec);
+  fs::path temp = file.string() + ".tmp-" + id;
+  std::ofstream(temp) << id << "\n";
+  // link() fails when another process created the file first; its id wins.
+  if (::link(temp.c_str(), file.c_str()) != 0 && errno != EEXIST) {
+    fs::remove(temp, ec);
+    return util::IOError("cannot write " + file.string() + ": " + std::strerror(errno));
+  }
+  fs::remove(temp, ec);
+  if (std::string winner = read(); !winner.empty()) return winner;
+  return util::Error{util::ErrorKind::kCorruption, file.string() + " does not hold a node id"};
+}
 
 util::Result<NodeConnection> NodeConnection::Connect(const NodePaths& paths) {
   NodeConnection connection;

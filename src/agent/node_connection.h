@@ -14,6 +14,10 @@
 
 namespace strata::agent {
 
+// This node's identity: 28 random bytes as 56 lowercase hex (the width of a
+// Ray NodeID), created on first use in $STRATA_HOME/node_id and kept there.
+util::Result<std::string> NodeId(const NodePaths& paths);
+
 class NodeConnection {
  public:
   static util::Result<NodeConnection> Connect(const NodePaths& paths);

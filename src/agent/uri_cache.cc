@@ -20,6 +20,7 @@
 #include <tuple>
 #include <utility>
 
+#include "util/clock.h"
 #include "util/digest.h"
 #include "util/log.h"
 #include "util/pyjson.h"
@@ -298,9 +299,7 @@ void UriCache::SetClockForTesting(std::function<std::int64_t()> now_ms) {
 
 std::int64_t UriCache::NowMs() const {
   if (clock_) return clock_();
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
+  return util::WallClockMs();
 }
 
 fs::path UriCache::DirFor(const std::string& uri) const {

@@ -6,8 +6,12 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <optional>
+#include <string>
 
+#include "model/runtime_env.h"
 #include "util/error.h"
+#include "util/result.h"
 
 namespace strata::cli {
 
@@ -17,6 +21,18 @@ inline constexpr int kExitInvalidInput = 2;
 
 // Prints "<Kind>: <message>" on stderr and returns kExitInvalidInput.
 int ReportInvalidInput(const util::Error& error);
+
+// --runtime-env FILE (JSON or YAML) | --runtime-env-json TEXT, and
+// --working-dir DIR, shared by `strata run` and `strata job submit`.
+struct RuntimeEnvArgs {
+  std::optional<std::string> file;
+  std::optional<std::string> json;
+  std::optional<std::string> working_dir;
+};
+void AddRuntimeEnvOptions(CLI::App& command, RuntimeEnvArgs& args);
+// The validated env those options describe (empty when none is given);
+// --working-dir overrides the env's working_dir.
+util::Result<model::RuntimeEnv> LoadRuntimeEnvArgs(const RuntimeEnvArgs& args);
 
 // Adds `strata env ...` to `app`; the command stores its exit code in
 // *exit_code when it runs.
@@ -30,5 +46,11 @@ void AddRunCommands(CLI::App& app, int* exit_code);
 
 // Adds `strata env list|inspect|gc|retry`; needs AddEnvCommands first.
 void AddEnvCacheCommands(CLI::App& app, int* exit_code);
+
+// Adds `strata job submit|status|logs|stop|delete|list`.
+void AddJobCommands(CLI::App& app, int* exit_code);
+
+// Adds `strata start|stop|status` and the internal `strata head`.
+void AddClusterCommands(CLI::App& app, int* exit_code);
 
 }  // namespace strata::cli

@@ -12,6 +12,8 @@ int main(int argc, char** argv) {
   strata::cli::AddEnvCacheCommands(app, &exit_code);
   strata::cli::AddPackageCommands(app, &exit_code);
   strata::cli::AddRunCommands(app, &exit_code);
+  strata::cli::AddClusterCommands(app, &exit_code);
+  strata::cli::AddJobCommands(app, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

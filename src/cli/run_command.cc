@@ -7,10 +7,8 @@
 #include <signal.h>
 
 #include <csignal>
-#include <fstream>
 #include <iostream>
 #include <memory>
-#include <optional>
 #include <string>
 #include <vector>
 
@@ -21,46 +19,18 @@
 #include "model/runtime_env.h"
 #include "packaging/upload.h"
 #include "util/log.h"
-#include "util/yaml.h"
 
 namespace strata::cli {
 namespace {
 
-using util::Json;
-
 struct RunArgs {
-  std::optional<std::string> env_file;
-  std::optional<std::string> env_json;
-  std::optional<std::string> working_dir;
+  RuntimeEnvArgs env;
   std::string job_id = "local";
   std::vector<std::string> command;
 };
 
-util::Result<model::RuntimeEnv> LoadRunEnv(const RunArgs& args) {
-  Json fields = Json::object();
-  if (args.env_json || args.env_file) {
-    std::string text;
-    if (args.env_json) {
-      text = *args.env_json;
-    } else {
-      std::ifstream in(*args.env_file, std::ios::binary);
-      if (!in) return util::NotFoundError("cannot read --runtime-env " + *args.env_file);
-      text.assign(std::istreambuf_iterator<char>(in), {});
-    }
-    auto json = util::ParseJson(text);
-    if (!json && args.env_file) json = util::LoadYaml(text);
-    if (!json) return std::move(json).error();
-    fields = *json;
-  }
-  if (args.working_dir) {
-    if (!fields.is_object()) fields = Json::object();
-    fields["working_dir"] = *args.working_dir;
-  }
-  return model::RuntimeEnv::Parse(fields);
-}
-
 int RunRun(const RunArgs& args) {
-  auto env = LoadRunEnv(args);
+  auto env = LoadRuntimeEnvArgs(args.env);
   if (!env) return ReportInvalidInput(env.error());
   agent::NodePaths paths = agent::NodePaths::FromEnvironment();
   auto store = packaging::BlobStore::Open(paths.store_dir());
@@ -134,11 +104,7 @@ void AddRunCommands(CLI::App& app, int* exit_code) {
   auto args = std::make_shared<RunArgs>();
   CLI::App* run =
       app.add_subcommand("run", "Run a command inside a runtime environment on this node");
-  auto* file =
-      run->add_option("--runtime-env", args->env_file, "runtime_env as a JSON or YAML file");
-  auto* json = run->add_option("--runtime-env-json", args->env_json, "runtime_env as JSON text");
-  file->excludes(json);
-  run->add_option("--working-dir", args->working_dir, "working_dir (local directory or URI)");
+  AddRuntimeEnvOptions(*run, args->env);
   run->add_option("--job-id", args->job_id, "job id for the setup log name");
   run->add_option("command", args->command, "the command (after --)")->required();
   run->callback([args, exit_code] { *exit_code = RunRun(*args); });

@@ -40,8 +40,8 @@
 // The running head records itself in <session>/head.json ({"url", "pid",
 // "port", "host"}), written atomically and removed on shutdown.
 //
-// Thread-safety: Run blocks; Stop may be called from any thread (and from a
-// signal handler through StopFromSignal).
+// Thread-safety: Run blocks; Stop may be called from any thread, and from a
+// signal handler (it only flags the server and shuts its socket down).
 #pragma once
 
 #include <chrono>

@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <iterator>
 #include <set>
 
 #include "packaging/archive.h"
@@ -78,9 +79,17 @@ bool BlobStore::HasBlob(std::string_view sha256) const {
 std::vector<std::string> BlobStore::MissingBlobs(const Manifest& manifest) const {
   std::vector<std::string> missing;
   std::set<std::string_view> seen;
+  auto now = fs::file_time_type::clock::now();
   for (const ManifestEntry& e : manifest.entries()) {
     if (e.type != EntryType::kFile || !seen.insert(e.sha256).second) continue;
-    if (!HasBlob(e.sha256)) missing.push_back(e.sha256);
+    if (!HasBlob(e.sha256)) {
+      missing.push_back(e.sha256);
+    } else {
+      // The upload will reuse this blob without writing it: refresh its mtime
+      // so CollectBlobs treats it as young until the manifest is committed.
+      std::error_code ec;
+      fs::last_write_time(BlobPath(e.sha256), now, ec);
+    }
   }
   return missing;
 }
@@ -186,6 +195,95 @@ util::Status BlobStore::DeletePackage(std::string_view name) {
   fs::remove(root_ / "packages" / std::string(name), ec);
   fs::remove(root_ / "manifests" / (std::string(name) + ".json"), ec);
   return {};
+}
+
+std::vector<BlobStore::PackageInfo> BlobStore::ListPackages() const {
+  std::vector<PackageInfo> packages;
+  std::error_code ec;
+  for (fs::directory_iterator it(root_ / "packages", ec), end; !ec && it != end; it.increment(ec)) {
+    // Not following symbolic links: the store only ever renames regular files
+    // into place.
+    std::error_code stat_ec;
+    if (!it->is_regular_file(stat_ec) || it->is_symlink(stat_ec)) continue;
+    // A package deleted while listing is simply not listed.
+    std::uint64_t size = it->file_size(stat_ec);
+    if (stat_ec) continue;
+    auto modified = it->last_write_time(stat_ec);
+    if (stat_ec) continue;
+    packages.push_back({it->path().filename().string(), size, modified});
+  }
+  std::sort(packages.begin(), packages.end(),
+            [](const PackageInfo& a, const PackageInfo& b) { return a.name < b.name; });
+  return packages;
+}
+
+util::Result<std::size_t> BlobStore::CollectBlobs(fs::file_time_type cutoff) {
+  // Every digest a committed manifest references. Any doubt about a manifest
+  // fails the whole collection: deleting a blob a package still needs is the
+  // one mistake this must not make.
+  std::set<std::string> referenced;
+  const fs::path manifests = root_ / "manifests";
+  std::error_code ec;
+  for (fs::directory_iterator it(manifests, ec), end; !ec && it != end; it.increment(ec)) {
+    const fs::path& path = it->path();
+    if (path.extension() != ".json") continue;
+    std::error_code type_ec;
+    if (!it->is_regular_file(type_ec)) continue;
+    std::ifstream in(path, std::ios::binary);
+    if (!in.is_open()) {
+      // Removed by DeletePackage since it was listed: it references nothing now.
+      if (!fs::exists(path, type_ec) && !type_ec) continue;
+      return util::IOError("cannot read manifest " + path.string());
+    }
+    std::string text((std::istreambuf_iterator<char>(in)), {});
+    if (in.bad()) return util::IOError("cannot read manifest " + path.string());
+    auto json = util::ParseJson(text);
+    if (!json) {
+      return util::Error{
+          util::ErrorKind::kCorruption,
+          "manifest " + path.string() + " is not valid JSON: " + json.error().message};
+    }
+    auto manifest = Manifest::FromJson(*json);
+    if (!manifest) {
+      return util::Error{util::ErrorKind::kCorruption,
+                         "manifest " + path.string() + " is invalid: " + manifest.error().message};
+    }
+    for (const ManifestEntry& e : manifest->entries()) {
+      if (e.type == EntryType::kFile) referenced.insert(e.sha256);
+    }
+  }
+  if (ec) return util::IOError("cannot list " + manifests.string() + ": " + ec.message());
+
+  std::size_t removed = 0;
+  const fs::path blobs = root_ / "blobs";
+  for (fs::directory_iterator dir(blobs, ec), end; !ec && dir != end; dir.increment(ec)) {
+    std::string prefix = dir->path().filename().string();
+    std::error_code type_ec;
+    if (prefix.size() != 2 || !dir->is_directory(type_ec) || dir->is_symlink(type_ec)) continue;
+    std::error_code list_ec;
+    for (fs::directory_iterator it(dir->path(), list_ec); !list_ec && it != end;
+         it.increment(list_ec)) {
+      std::string sha = it->path().filename().string();
+      // Only files the store itself could have written are candidates.
+      if (!IsValidDigest(sha) || !sha.starts_with(prefix) || referenced.contains(sha)) continue;
+      std::error_code stat_ec;
+      if (!it->is_regular_file(stat_ec) || it->is_symlink(stat_ec)) continue;
+      auto written = it->last_write_time(stat_ec);
+      if (stat_ec || written >= cutoff) continue;
+      if (fs::remove(it->path(), stat_ec)) {
+        ++removed;
+      } else if (stat_ec) {
+        return util::IOError("cannot remove " + it->path().string() + ": " + stat_ec.message());
+      }
+    }
+    if (list_ec) {
+      return util::IOError("cannot list " + dir->path().string() + ": " + list_ec.message());
+    }
+    // Empty blobs/<2hex>/ directories are kept: removing one could race with
+    // a PutBlob that has just created it and is about to rename into it.
+  }
+  if (ec) return util::IOError("cannot list " + blobs.string() + ": " + ec.message());
+  return removed;
 }
 
 }  // namespace strata::packaging

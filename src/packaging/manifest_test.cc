@@ -4,7 +4,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <fstream>
+#include <optional>
 
 #include "packaging/blob_store.h"
 #include "packaging/package.h"
@@ -223,6 +225,166 @@ TEST_F(PackageTest, BlobStoreRejectsBadInput) {
   ASSERT_FALSE(commit);
   EXPECT_EQ(commit.error().kind, util::ErrorKind::kNotFound);
   EXPECT_FALSE(store->HasPackage(manifest->PackageName()));
+}
+
+TEST_F(PackageTest, BlobStoreListPackagesSortedWithSizeAndTime) {
+  auto store = BlobStore::Open(dir_ / "store");
+  ASSERT_TRUE(store);
+  EXPECT_TRUE(store->ListPackages().empty());
+  Write(dir_ / "b.zip", std::string(300, 'b'));
+  Write(dir_ / "a.whl", std::string(7, 'a'));
+  ASSERT_TRUE(store->PutPackageArchive("b.zip", dir_ / "b.zip").ok());
+  ASSERT_TRUE(store->PutPackageArchive("a.whl", dir_ / "a.whl").ok());
+  Write(dir_ / "project" / "main.py", "print(1)\n");
+  auto package = PrepareLocalPackage(dir_ / "project", {});
+  ASSERT_TRUE(package);
+  ASSERT_TRUE(store->PutBlob(package->manifest.entries()[0].sha256, "print(1)\n").ok());
+  auto uri = store->CommitPackage(package->manifest);
+  ASSERT_TRUE(uri) << uri.error().message;
+  // Neither a directory nor a symbolic link is a package.
+  fs::path packages = dir_ / "store" / "packages";
+  fs::create_directories(packages / "a_dir.zip");
+  fs::create_symlink(packages / "b.zip", packages / "link.zip");
+  auto old = fs::file_time_type::clock::now() - std::chrono::hours(3);
+  fs::last_write_time(packages / "b.zip", old);
+
+  std::vector<BlobStore::PackageInfo> listed = store->ListPackages();
+  ASSERT_EQ(listed.size(), 3u);
+  std::string committed = package->manifest.PackageName();
+  EXPECT_EQ(listed[0].name, committed);  // "_strata_pkg_..." sorts before lowercase
+  EXPECT_EQ(listed[1].name, "a.whl");
+  EXPECT_EQ(listed[2].name, "b.zip");
+  EXPECT_EQ(listed[0].size, fs::file_size(packages / committed));
+  EXPECT_EQ(listed[1].size, 7u);
+  EXPECT_EQ(listed[2].size, 300u);
+  EXPECT_EQ(listed[2].modified, old);
+  EXPECT_GT(listed[1].modified, old);
+}
+
+class BlobStoreGcTest : public PackageTest {
+ protected:
+  void SetUp() override {
+    auto store = BlobStore::Open(dir_ / "store");
+    ASSERT_TRUE(store);
+    store_.emplace(std::move(store).value());
+  }
+  // Stores `content` as a blob and returns its digest.
+  std::string Blob(const std::string& content) {
+    Write(dir_ / "scratch", content);
+    std::string sha = *Sha256File(dir_ / "scratch");
+    EXPECT_TRUE(store_->PutBlob(sha, content).ok());
+    return sha;
+  }
+  // Uploads and commits a directory holding `files`; returns the package.
+  LocalPackage Commit(const std::string& name, const std::vector<std::string>& files) {
+    for (size_t i = 0; i < files.size(); ++i)
+      Write(dir_ / name / ("f" + std::to_string(i)), files[i]);
+    auto package = PrepareLocalPackage(dir_ / name, {});
+    EXPECT_TRUE(package);
+    for (const PackageEntry& e : package->entries)
+      EXPECT_TRUE(store_->PutBlobFromFile(*Sha256File(e.source), e.source).ok());
+    EXPECT_TRUE(store_->CommitPackage(package->manifest));
+    return *package;
+  }
+  fs::path BlobFile(const std::string& sha) const {
+    return dir_ / "store" / "blobs" / sha.substr(0, 2) / sha;
+  }
+  // Makes every blob look written two hours ago.
+  void AgeAllBlobs() {
+    for (const auto& entry : fs::recursive_directory_iterator(dir_ / "store" / "blobs")) {
+      if (entry.is_regular_file()) fs::last_write_time(entry.path(), Ago(std::chrono::hours(2)));
+    }
+  }
+  static fs::file_time_type Ago(std::chrono::seconds age) {
+    return fs::file_time_type::clock::now() - age;
+  }
+  std::optional<BlobStore> store_;
+};
+
+TEST_F(BlobStoreGcTest, RemovesOnlyOldUnreferencedBlobs) {
+  LocalPackage kept = Commit("kept", {"shared", "only kept"});
+  std::string orphan = Blob("orphan");
+  AgeAllBlobs();
+  std::string young_orphan = Blob("young orphan");  // an upload not committed yet
+
+  auto removed = store_->CollectBlobs(Ago(std::chrono::hours(1)));
+  ASSERT_TRUE(removed) << removed.error().message;
+  EXPECT_EQ(*removed, 1u);
+  EXPECT_FALSE(store_->HasBlob(orphan));
+  EXPECT_TRUE(store_->HasBlob(young_orphan));
+  EXPECT_TRUE(store_->MissingBlobs(kept.manifest).empty());
+
+  // Once the package is deleted its blobs go too, except one that another
+  // package still shares.
+  LocalPackage other = Commit("other", {"shared"});
+  ASSERT_TRUE(store_->DeletePackage(kept.manifest.PackageName()).ok());
+  AgeAllBlobs();
+  removed = store_->CollectBlobs(Ago(std::chrono::hours(1)));
+  ASSERT_TRUE(removed) << removed.error().message;
+  EXPECT_EQ(*removed, 2u);  // "only kept" and the young orphan, now old
+  EXPECT_TRUE(store_->MissingBlobs(other.manifest).empty());
+  EXPECT_TRUE(store_->HasPackage(other.manifest.PackageName()));
+  removed = store_->CollectBlobs(fs::file_time_type::clock::now());
+  ASSERT_TRUE(removed);
+  EXPECT_EQ(*removed, 0u);
+}
+
+TEST_F(BlobStoreGcTest, LeavesFilesItDidNotWrite) {
+  std::string sha = Blob("orphan");
+  fs::path blobs = dir_ / "store" / "blobs";
+  Write(blobs / sha.substr(0, 2) / "notes.txt", "mine");
+  Write(blobs / "ab" / sha, "misplaced");  // a digest under the wrong prefix
+  Write(blobs / "README", "top");
+  fs::create_symlink(BlobFile(sha), blobs / sha.substr(0, 2) / std::string(64, 'f'));
+  AgeAllBlobs();
+  auto removed = store_->CollectBlobs(fs::file_time_type::clock::now());
+  ASSERT_TRUE(removed) << removed.error().message;
+  EXPECT_EQ(*removed, 1u);
+  EXPECT_FALSE(fs::exists(BlobFile(sha)));
+  EXPECT_TRUE(fs::exists(blobs / sha.substr(0, 2) / "notes.txt"));
+  EXPECT_TRUE(fs::exists(blobs / "ab" / sha));
+  EXPECT_TRUE(fs::exists(blobs / "README"));
+  EXPECT_TRUE(fs::is_symlink(blobs / sha.substr(0, 2) / std::string(64, 'f')));
+}
+
+TEST_F(BlobStoreGcTest, BlobsReusedByAnUploadInFlightAreKept) {
+  LocalPackage first = Commit("first", {"reused"});
+  ASSERT_TRUE(store_->DeletePackage(first.manifest.PackageName()).ok());
+  AgeAllBlobs();
+  // A new upload of the same content finds the blob present and will not
+  // send it; the collection running before its commit must keep it.
+  Write(dir_ / "second" / "f0", "reused");
+  auto second = PrepareLocalPackage(dir_ / "second", {});
+  ASSERT_TRUE(second);
+  EXPECT_TRUE(store_->MissingBlobs(second->manifest).empty());
+  auto removed = store_->CollectBlobs(Ago(std::chrono::hours(1)));
+  ASSERT_TRUE(removed) << removed.error().message;
+  EXPECT_EQ(*removed, 0u);
+  EXPECT_TRUE(store_->CommitPackage(second->manifest));
+}
+
+TEST_F(BlobStoreGcTest, UnreadableManifestFailsWithoutRemovingAnything) {
+  std::string orphan = Blob("orphan");
+  AgeAllBlobs();
+  fs::path manifests = dir_ / "store" / "manifests";
+  for (const std::string& bad :
+       {std::string("{\"entries\": [tru"),
+        std::string(R"({"entries": [{"path": "a", "type": "link"}]})"), std::string("[]")}) {
+    Write(manifests / "_strata_pkg_bad.zip.json", bad);
+    auto removed = store_->CollectBlobs(fs::file_time_type::clock::now());
+    ASSERT_FALSE(removed) << bad;
+    EXPECT_EQ(removed.error().kind, util::ErrorKind::kCorruption);
+    EXPECT_NE(removed.error().message.find((manifests / "_strata_pkg_bad.zip.json").string()),
+              std::string::npos)
+        << removed.error().message;
+    EXPECT_TRUE(store_->HasBlob(orphan));
+  }
+  // Files that are not manifests are not read.
+  fs::remove(manifests / "_strata_pkg_bad.zip.json");
+  Write(manifests / "notes.txt", "not json");
+  auto removed = store_->CollectBlobs(fs::file_time_type::clock::now());
+  ASSERT_TRUE(removed) << removed.error().message;
+  EXPECT_EQ(*removed, 1u);
 }
 
 }  // namespace

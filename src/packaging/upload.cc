@@ -22,10 +22,9 @@ std::string ArchiveExtension(const std::string& name) {
 
 // Counts one file sent or skipped and reports progress.
 struct Tally {
-  UploadStats* stats;
+  UploadStats* stats;  // never null
   const UploadProgress& on_progress;
   void File(bool sent, std::uint64_t bytes) {
-    if (stats == nullptr) return;
     if (sent) {
       ++stats->files_sent;
       stats->bytes_sent += bytes;
@@ -51,7 +50,7 @@ util::Result<std::string> StoreFileAs(const fs::path& file, const std::string& n
     if (auto ok = sink.PutPackageArchive(name, file); !ok) return std::move(ok).error();
   }
   tally.File(!*exists, FileSize(file));
-  if (tally.stats) ++tally.stats->packages;
+  ++tally.stats->packages;
   return "gcs://" + name;
 }
 
@@ -60,6 +59,9 @@ util::Result<std::string> StoreFileAs(const fs::path& file, const std::string& n
 util::Result<std::string> UploadLocalPath(const fs::path& path, TopLevel top_level,
                                           const PackageOptions& options, PackageSink& sink,
                                           UploadStats* stats, const UploadProgress& on_progress) {
+  // Progress reports running totals even when the caller keeps no stats.
+  UploadStats local_stats;
+  if (stats == nullptr) stats = &local_stats;
   Tally tally{stats, on_progress};
   std::error_code ec;
   if (fs::is_regular_file(path, ec)) {
@@ -109,12 +111,15 @@ util::Result<std::string> UploadLocalPath(const fs::path& path, TopLevel top_lev
   }
   auto uri = sink.CommitPackage(package->manifest);
   if (!uri) return std::move(uri).error();
-  if (stats) ++stats->packages;
+  ++stats->packages;
   return uri;
 }
 
 util::Status UploadLocalPaths(model::RuntimeEnv& env, PackageSink& sink, UploadStats* stats,
                               const UploadProgress& on_progress) {
+  // One set of totals across all packages, so progress never goes backwards.
+  UploadStats local_stats;
+  if (stats == nullptr) stats = &local_stats;
   PackageOptions options;
   auto max_bytes = MaxPackageBytesFromEnvironment();
   if (!max_bytes) return std::move(max_bytes).error();
@@ -122,11 +127,13 @@ util::Status UploadLocalPaths(model::RuntimeEnv& env, PackageSink& sink, UploadS
   for (const Json& pattern : env.Get("excludes", Json::array())) {
     if (pattern.is_string()) options.excludes.push_back(pattern.get<std::string>());
   }
+  Json updates = Json::object();
   std::string working_dir = env.WorkingDir();
   if (!working_dir.empty() && model::IsPath(working_dir)) {
-    auto uri = UploadLocalPath(working_dir, TopLevel::kContentsAtRoot, options, sink, stats, on_progress);
+    auto uri =
+        UploadLocalPath(working_dir, TopLevel::kContentsAtRoot, options, sink, stats, on_progress);
     if (!uri) return std::move(uri).error();
-    env.Update(Json::object({{"working_dir", *uri}}));
+    updates["working_dir"] = *uri;
   }
   if (env.Contains("py_modules")) {
     Json modules = Json::array();
@@ -135,12 +142,15 @@ util::Status UploadLocalPaths(model::RuntimeEnv& env, PackageSink& sink, UploadS
         modules.push_back(module);
         continue;
       }
-      auto uri = UploadLocalPath(module, TopLevel::kDirectoryName, options, sink, stats, on_progress);
+      auto uri =
+          UploadLocalPath(module, TopLevel::kDirectoryName, options, sink, stats, on_progress);
       if (!uri) return std::move(uri).error();
       modules.push_back(*uri);
     }
-    env.Update(Json::object({{"py_modules", modules}}));
+    updates["py_modules"] = std::move(modules);
   }
+  // Only once everything is stored, so a failed upload leaves `env` as it was.
+  env.Update(updates);
   return {};
 }
 

@@ -10,7 +10,7 @@ export STRATA_HOME=$WORK/home STRATA_SESSION_DIR=$WORK/session
 # A clean pip that sees only our index.
 export PIP_CONFIG_FILE=/dev/null PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1
 unset PIP_FIND_LINKS PIP_EXTRA_INDEX_URL PIP_CERT
-python3 "$HERE/make_index.py" index
+python3 "$HERE/../../scripts/make_index.py" index
 port=$(free_port)
 (cd index && exec python3 -m http.server --bind 127.0.0.1 "$port" >/dev/null 2>&1) &
 index_server=$!

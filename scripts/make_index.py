@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
-"""Builds tiny wheels and a PEP 503 index for the end-to-end suites.
+"""Builds tiny wheels and a PEP 503 index, for the end-to-end suites and the demo.
 
-usage: make_index.py DIR
-Creates DIR/files/*.whl and DIR/simple/<project>/index.html for:
-  demo 1.0, demo 2.0 (requires dep), dep 1.0.
+usage: make_index.py DIR [tests|demo]
+Creates DIR/files/*.whl and DIR/simple/<project>/index.html for the set:
+  tests (default): demo 1.0, demo 2.0 (requires dep), dep 1.0;
+  demo:            greeting 1.0 (a hello() function).
 """
 import base64
 import hashlib
@@ -33,12 +34,25 @@ def wheel(out_dir, name, version, requires=(), body=None):
     return os.path.basename(path)
 
 
-def main(root):
+GREETING = '''VERSION = "1.0"
+
+
+def hello(name):
+    return f"Hello, {name}! (greeting {VERSION}, installed from the demo's local index)"
+'''
+
+SETS = {
+    "tests": [("demo", "1.0", (), None), ("demo", "2.0", ("dep",), None), ("dep", "1.0", (), None)],
+    "demo": [("greeting", "1.0", (), GREETING)],
+}
+
+
+def main(root, which="tests"):
     files = os.path.join(root, "files")
     os.makedirs(files, exist_ok=True)
     projects = {}
-    for name, version, requires in [("demo", "1.0", ()), ("demo", "2.0", ("dep",)), ("dep", "1.0", ())]:
-        projects.setdefault(name, []).append(wheel(files, name, version, requires))
+    for name, version, requires, body in SETS[which]:
+        projects.setdefault(name, []).append(wheel(files, name, version, requires, body))
     for name, wheels in projects.items():
         d = os.path.join(root, "simple", name)
         os.makedirs(d, exist_ok=True)
@@ -48,4 +62,4 @@ def main(root):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main(*sys.argv[1:3])
