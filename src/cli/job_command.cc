@@ -288,9 +288,9 @@ int RunList(const JobArgs& args) {
 }
 
 void AddAddress(CLI::App& command, std::optional<std::string>& address) {
-  command.add_option("--address", address,
-                     "head URL (default: $STRATA_ADDRESS, else " +
-                         std::string(head::kDefaultHeadAddress) + ")");
+  command.add_option(
+      "--address", address,
+      "head URL (default: $STRATA_ADDRESS, else " + std::string(head::kDefaultHeadAddress) + ")");
 }
 
 // A subcommand taking --address and a job id.

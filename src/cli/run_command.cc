@@ -36,8 +36,7 @@ int RunRun(const RunArgs& args) {
   auto store = packaging::BlobStore::Open(paths.store_dir());
   if (!store) return ReportInvalidInput(store.error());
   packaging::BlobStoreSink sink(*store);
-  if (auto ok = packaging::UploadLocalPaths(*env, sink); !ok)
-    return ReportInvalidInput(ok.error());
+  if (auto ok = packaging::UploadLocalPaths(*env, sink); !ok) return ReportInvalidInput(ok.error());
   auto serialized = env->Serialize();
   if (!serialized) return ReportInvalidInput(serialized.error());
   auto node = agent::NodeConnection::Connect(paths);

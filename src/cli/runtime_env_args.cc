@@ -9,8 +9,7 @@
 namespace strata::cli {
 
 void AddRuntimeEnvOptions(CLI::App& command, RuntimeEnvArgs& args) {
-  auto* file =
-      command.add_option("--runtime-env", args.file, "runtime_env as a JSON or YAML file");
+  auto* file = command.add_option("--runtime-env", args.file, "runtime_env as a JSON or YAML file");
   auto* json = command.add_option("--runtime-env-json", args.json, "runtime_env as JSON text");
   file->excludes(json);
   command.add_option("--working-dir", args.working_dir, "working_dir (local directory or URI)");

@@ -66,8 +66,9 @@ util::Result<ParsedUrl> ParseHttpUrl(std::string_view address, std::string_view 
     std::size_t close = authority.find(']');
     if (close == std::string_view::npos || close == 1) return BadAddress(address, origin);
     parsed.host = authority.substr(1, close - 1);
-    if (!std::all_of(parsed.host.begin(), parsed.host.end(),
-                     [](char c) { return std::isxdigit(static_cast<unsigned char>(c)) || c == ':'; }))
+    if (!std::all_of(parsed.host.begin(), parsed.host.end(), [](char c) {
+          return std::isxdigit(static_cast<unsigned char>(c)) || c == ':';
+        }))
       return BadAddress(address, origin);
     std::string_view rest = authority.substr(close + 1);
     if (!rest.empty() && !rest.starts_with(':')) return BadAddress(address, origin);
@@ -84,9 +85,9 @@ util::Result<ParsedUrl> ParseHttpUrl(std::string_view address, std::string_view 
       return BadAddress(address, origin);
   }
   if (!port_text.empty()) {
-    if (port_text.size() > 5 ||
-        !std::all_of(port_text.begin(), port_text.end(),
-                     [](char c) { return std::isdigit(static_cast<unsigned char>(c)); })) {
+    if (port_text.size() > 5 || !std::all_of(port_text.begin(), port_text.end(), [](char c) {
+          return std::isdigit(static_cast<unsigned char>(c));
+        })) {
       return BadAddress(address, origin);
     }
     parsed.port = std::stoi(std::string(port_text));
@@ -143,15 +144,29 @@ httplib::Headers RequestHeaders() {
   return {{"User-Agent", "strata/" + std::string(kStrataVersion)}};
 }
 
+// httplib's own names for these ("Connection", "Read") say little.
+std::string Describe(httplib::Error error) {
+  switch (error) {
+    case httplib::Error::Connection:
+      return "connection refused or timed out";
+    case httplib::Error::Read:
+      return "the connection broke or timed out while reading the reply";
+    case httplib::Error::Write:
+      return "the connection broke while sending the request";
+    default:
+      return httplib::to_string(error);
+  }
+}
+
 util::Error TransportError(const Target& target, std::string_view method, const std::string& path,
                            httplib::Error error) {
   if (error == httplib::Error::Connection) {
     return {util::ErrorKind::kUnavailable, "Could not reach the Strata head at " + target.url +
-                                               ": " + httplib::to_string(error) +
+                                               ": " + Describe(error) +
                                                ". Is it running? (strata start --head)"};
   }
-  return {util::ErrorKind::kUnavailable, std::string(method) + " " + target.url + path +
-                                             " failed: " + httplib::to_string(error)};
+  return {util::ErrorKind::kUnavailable,
+          std::string(method) + " " + target.url + path + " failed: " + Describe(error)};
 }
 
 util::Error HttpError(const Target& target, int status, const std::string& reason,
@@ -163,10 +178,10 @@ util::Error HttpError(const Target& target, int status, const std::string& reaso
       return util::ValueError(std::move(body));
     case 401:
     case 403:
-      return util::ValueError(body + (target.token.empty()
-                                          ? " (the head requires a token: set " +
-                                                std::string(kTokenVariable) + ")"
-                                          : " (check " + std::string(kTokenVariable) + ")"));
+      return util::ValueError(
+          body + (target.token.empty()
+                      ? " (the head requires a token: set " + std::string(kTokenVariable) + ")"
+                      : " (check " + std::string(kTokenVariable) + ")"));
     case 404:
       return util::NotFoundError(std::move(body));
     default:
@@ -192,9 +207,8 @@ util::Result<std::string> Exchange(const Target& target, std::string_view method
 }
 
 util::Result<std::string> Get(const Target& target, const std::string& path) {
-  return Exchange(target, "GET", path, [&](httplib::Client& c, const httplib::Headers& h) {
-    return c.Get(path, h);
-  });
+  return Exchange(target, "GET", path,
+                  [&](httplib::Client& c, const httplib::Headers& h) { return c.Get(path, h); });
 }
 
 util::Result<std::string> PostJson(const Target& target, const std::string& path,
@@ -207,8 +221,8 @@ util::Result<std::string> PostJson(const Target& target, const std::string& path
 util::Result<Json> ParseReply(util::Result<std::string> body, const std::string& path) {
   if (!body) return std::move(body).error();
   auto json = util::ParseJson(*body);
-  if (!json) return util::IOError("invalid JSON from the head for " + path + ": " +
-                                  json.error().message);
+  if (!json)
+    return util::IOError("invalid JSON from the head for " + path + ": " + json.error().message);
   return json;
 }
 
@@ -314,10 +328,9 @@ util::Result<bool> HeadClient::StopJob(std::string_view id) {
 
 util::Status HeadClient::DeleteJob(std::string_view id) {
   const std::string path = JobPath(id);
-  auto reply = Exchange({url_, host_, port_, token_}, "DELETE", path,
-                        [&](httplib::Client& c, const httplib::Headers& h) {
-                          return c.Delete(path, h);
-                        });
+  auto reply =
+      Exchange({url_, host_, port_, token_}, "DELETE", path,
+               [&](httplib::Client& c, const httplib::Headers& h) { return c.Delete(path, h); });
   if (!reply) return std::move(reply).error();
   return {};
 }
@@ -380,16 +393,15 @@ util::Result<bool> HeadClient::HasPackage(std::string_view name) {
 }
 
 util::Status HeadClient::PutPackageArchive(std::string_view name, const fs::path& archive) {
-  return PutFile({url_, host_, port_, token_}, "/api/packages/gcs/" + EncodeSegment(name),
-                 archive);
+  return PutFile({url_, host_, port_, token_}, "/api/packages/gcs/" + EncodeSegment(name), archive);
 }
 
 util::Result<std::vector<std::string>> HeadClient::MissingBlobs(
     const packaging::Manifest& manifest) {
   const std::string path = "/api/packages/manifest";
-  auto reply = ParseReply(PostJson({url_, host_, port_, token_}, path,
-                                   Json::object({{"manifest", manifest.ToJson()}})),
-                          path);
+  auto reply = ParseReply(
+      PostJson({url_, host_, port_, token_}, path, Json::object({{"manifest", manifest.ToJson()}})),
+      path);
   if (!reply) return std::move(reply).error();
   if (!reply->is_object() || !reply->contains("missing") || !(*reply)["missing"].is_array()) {
     return util::IOError("reply of the head for " + path + " lacks \"missing\"");
@@ -410,9 +422,9 @@ util::Status HeadClient::PutBlobFromFile(std::string_view sha256, const fs::path
 
 util::Result<std::string> HeadClient::CommitPackage(const packaging::Manifest& manifest) {
   const std::string path = "/api/packages/commit";
-  auto reply = ParseReply(PostJson({url_, host_, port_, token_}, path,
-                                   Json::object({{"manifest", manifest.ToJson()}})),
-                          path);
+  auto reply = ParseReply(
+      PostJson({url_, host_, port_, token_}, path, Json::object({{"manifest", manifest.ToJson()}})),
+      path);
   if (!reply) return std::move(reply).error();
   return StringField(*reply, "uri", path);
 }

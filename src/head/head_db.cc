@@ -300,14 +300,15 @@ void BindJob(Statement& stmt, const JobRecord& job) {
       .Bind(16, job.driver_node_id);
 }
 
-util::Status AddEvent(Connection& impl, std::string_view id, std::int64_t time_ms,
-                      JobStatus status, std::string_view message) {
+util::Status AddEvent(Connection& impl, std::string_view id, std::int64_t time_ms, JobStatus status,
+                      std::string_view message) {
   auto stmt = Statement::Prepare(
       impl.db, impl.statements,
       "INSERT INTO job_events(submission_id, time_ms, status, message) VALUES(?, ?, ?, ?)");
   if (!stmt) return std::move(stmt).error();
   stmt->Bind(1, id).Bind(2, time_ms).Bind(3, JobStatusName(status)).Bind(4, message);
-  if (stmt->Step() != SQLITE_DONE) return impl.Fail("cannot record an event of job " + std::string(id));
+  if (stmt->Step() != SQLITE_DONE)
+    return impl.Fail("cannot record an event of job " + std::string(id));
   return {};
 }
 
@@ -326,14 +327,14 @@ util::Result<std::unique_ptr<HeadDb>> HeadDb::Open(const fs::path& file) {
     std::error_code ec;
     fs::create_directories(file.parent_path(), ec);
     if (ec) {
-      return util::IOError("cannot create the directory of head database " + file.string() +
-                           ": " + ec.message());
+      return util::IOError("cannot create the directory of head database " + file.string() + ": " +
+                           ec.message());
     }
   }
   // NOMUTEX: the Impl's mutex already serializes every use of the connection.
-  int rc = sqlite3_open_v2(file.c_str(), &impl->db,
-                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                           nullptr);
+  int rc =
+      sqlite3_open_v2(file.c_str(), &impl->db,
+                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
   if (rc != SQLITE_OK) {
     std::string message = impl->db != nullptr ? sqlite3_errmsg(impl->db) : sqlite3_errstr(rc);
     return util::IOError("cannot open head database " + file.string() + ": " + message);

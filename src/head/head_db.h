@@ -17,7 +17,7 @@
 //                                     -- one row per status change, in order
 //   package_pins(uri TEXT, holder TEXT, expires_ms INTEGER,
 //                PRIMARY KEY (uri, holder))
-//                                     -- holder "job:<id>" (kNever) or "pin:<random>"
+//                                     -- holder "job:<id>" (kNever) or "pin" (temporary)
 //
 // Thread-safety: all methods may be called concurrently (one connection,
 // serialized by an internal mutex). One process should own the file.

@@ -307,7 +307,8 @@ TEST_F(HeadDbTest, PinsExpireExtendAndUnpin) {
   ASSERT_TRUE(db->Pin("gcs://c.zip", "job:1", kNever).ok());
   ASSERT_TRUE(db->Pin("gcs://b.zip", "job:1", kNever).ok());
 
-  EXPECT_EQ(db->PinnedUris(999), (std::set<std::string>{"gcs://a.zip", "gcs://b.zip", "gcs://c.zip"}));
+  EXPECT_EQ(db->PinnedUris(999),
+            (std::set<std::string>{"gcs://a.zip", "gcs://b.zip", "gcs://c.zip"}));
   // A pin expiring exactly now no longer holds.
   EXPECT_EQ(db->PinnedUris(1000), (std::set<std::string>{"gcs://b.zip", "gcs://c.zip"}));
 
@@ -442,8 +443,7 @@ TEST_F(HeadDbTest, UnwritableLocationIsAnIOError) {
     ::chmod((tmp_.path() / "ro").c_str(), 0755);
     ASSERT_FALSE(ro);
     EXPECT_EQ(ro.error().kind, ErrorKind::kIOError);
-    EXPECT_NE(ro.error().message.find((tmp_.path() / "ro" / "head.db").string()),
-              std::string::npos)
+    EXPECT_NE(ro.error().message.find((tmp_.path() / "ro" / "head.db").string()), std::string::npos)
         << ro.error().message;
   }
 }

@@ -65,8 +65,8 @@ util::Result<PackageServiceOptions> PackageServiceOptions::FromEnvironment() {
     auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), seconds);
     if (ec != std::errc() || end != text.data() + text.size() || seconds < 0) {
       return util::ValueError(std::string(kPinDurationVariable) +
-                              " must be a whole number of seconds >= 0, got '" +
-                              std::string(text) + "'");
+                              " must be a whole number of seconds >= 0, got '" + std::string(text) +
+                              "'");
     }
     options.pin_duration = std::chrono::seconds(seconds);
   }
@@ -87,7 +87,8 @@ util::Result<std::string> PackageService::PackageNameOf(std::string_view uri) {
   if (uri.substr(0, kGcsPrefix.size()) != kGcsPrefix) {
     std::string message = "Invalid package URI '" + std::string(uri) + "': ";
     if (uri.find("://") != std::string_view::npos) {
-      return util::ValueError(message + "only gcs:// package URIs are supported");
+      return util::ValueError(message +
+                              "only gcs:// package URIs are supported (expected gcs://<name>)");
     }
     return util::ValueError(message + "expected gcs://<name>");
   }
@@ -193,6 +194,13 @@ util::Result<GcReport> PackageService::CollectGarbage() {
   auto cutoff = fs::file_time_type::clock::now() - options_.pin_duration;
   {
     std::unique_lock lock(counters_->gc_mutex);
+    // Expired pins go first (the header lists them last; the outcome is the
+    // same): PinnedUris cannot report a database error, and an empty set read
+    // from a failing database would delete every pinned package. This call
+    // fails instead, before anything is deleted.
+    auto pins = db_.DropExpiredPins(now_ms);
+    if (!pins) return std::move(pins).error();
+    report.expired_pins = *pins;
     std::set<std::string> pinned = db_.PinnedUris(now_ms);
     for (const packaging::BlobStore::PackageInfo& package : store_.ListPackages()) {
       std::string uri = std::string(kGcsPrefix) + package.name;
@@ -206,9 +214,6 @@ util::Result<GcReport> PackageService::CollectGarbage() {
     if (!blobs) return std::move(blobs).error();
     report.deleted_blobs = *blobs;
   }
-  auto pins = db_.DropExpiredPins(now_ms);
-  if (!pins) return std::move(pins).error();
-  report.expired_pins = *pins;
   return report;
 }
 

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <filesystem>
@@ -155,8 +156,7 @@ TEST(PackageNameOfTest, RejectsPathsAndOddNames) {
     EXPECT_EQ(name.error().kind, ErrorKind::kValueError);
     EXPECT_NE(name.error().message.find("'" + std::string(uri) + "'"), std::string::npos)
         << name.error().message;
-    EXPECT_NE(name.error().message.find("gcs://<name>"), std::string::npos)
-        << name.error().message;
+    EXPECT_NE(name.error().message.find("gcs://<name>"), std::string::npos) << name.error().message;
   }
   EXPECT_FALSE(PackageService::PackageNameOf(std::string("gcs://a\0b", 9)));
 }
@@ -183,9 +183,8 @@ TEST(PackageServiceOptionsTest, FromEnvironment) {
     auto options = PackageServiceOptions::FromEnvironment();
     ASSERT_FALSE(options) << bad;
     EXPECT_EQ(options.error().kind, ErrorKind::kValueError);
-    EXPECT_NE(
-        options.error().message.find("STRATA_RUNTIME_ENV_TEMPORARY_REFERENCE_EXPIRATION_S"),
-        std::string::npos);
+    EXPECT_NE(options.error().message.find("STRATA_RUNTIME_ENV_TEMPORARY_REFERENCE_EXPIRATION_S"),
+              std::string::npos);
     EXPECT_NE(options.error().message.find("'" + std::string(bad) + "'"), std::string::npos)
         << options.error().message;
   }
@@ -251,9 +250,10 @@ TEST_F(PackageServiceTest, CommitViaManifestUploadsOnlyMissingBlobs) {
   EXPECT_EQ(early.error().kind, ErrorKind::kNotFound);
 
   for (const std::string& sha : *missing) {
-    for (const auto& [path, content] : files) {
-      if (util::Sha256Hex(content) == sha) ASSERT_TRUE(service.PutBlob(sha, content).ok());
-    }
+    auto file = std::find_if(files.begin(), files.end(),
+                             [&](const auto& f) { return util::Sha256Hex(f.second) == sha; });
+    ASSERT_NE(file, files.end());
+    ASSERT_TRUE(service.PutBlob(sha, file->second).ok());
   }
   EXPECT_TRUE(service.MissingBlobs(manifest)->empty());
   auto uri = service.Commit(manifest);
@@ -341,8 +341,8 @@ TEST_F(PackageServiceTest, JobHoldProtectsFromGarbageCollection) {
   std::string held = Upload(service, {{"held.py", "held"}});
   std::string loose = Upload(service, {{"loose.py", "loose"}});
   ASSERT_TRUE(service
-                  .HoldForJob("job1", {held, "pip://abc", "s3://bucket/x.zip",
-                                       "/local/path", "gcs://other_unstored.zip"})
+                  .HoldForJob("job1", {held, "pip://abc", "s3://bucket/x.zip", "/local/path",
+                                       "gcs://other_unstored.zip"})
                   .ok());
   Age(store_->root());
 
