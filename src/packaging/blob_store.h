@@ -38,6 +38,8 @@ class BlobStore {
   static util::Result<BlobStore> Open(const std::filesystem::path& root);
 
   // Digests of the manifest's files the store lacks, each once, in manifest order.
+  // Blobs it already has get a fresh modification time, so that CollectBlobs
+  // spares them until the upload that reuses them has committed.
   std::vector<std::string> MissingBlobs(const Manifest& manifest) const;
   bool HasBlob(std::string_view sha256) const;
 
