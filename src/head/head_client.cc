@@ -8,14 +8,14 @@
 #include <fstream>
 #include <utility>
 
+#include "util/version.h"
+
 namespace strata::head {
 namespace {
 
 namespace fs = std::filesystem;
 using util::Json;
 
-// The release this client belongs to (CMakeLists.txt's project version).
-constexpr std::string_view kStrataVersion = "0.1.0";
 constexpr std::string_view kTokenVariable = "STRATA_AUTH_TOKEN";
 
 constexpr time_t kConnectTimeoutSeconds = 5;
@@ -141,7 +141,7 @@ std::unique_ptr<httplib::Client> NewClient(const Target& target, time_t read_tim
 httplib::Headers RequestHeaders() {
   // Only this; browser headers (Origin, Referer, Sec-Fetch-*) would make the
   // head refuse state-changing requests.
-  return {{"User-Agent", "strata/" + std::string(kStrataVersion)}};
+  return {{"User-Agent", "strata/" + std::string(util::kStrataVersion)}};
 }
 
 // httplib's own names for these ("Connection", "Read") say little.

@@ -12,7 +12,7 @@ export STRATA_HOME=$WORK/home STRATA_SESSION_DIR=$WORK/session
 export PIP_CONFIG_FILE=/dev/null PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1
 unset PIP_FIND_LINKS PIP_EXTRA_INDEX_URL PIP_CERT STRATA_AUTH_TOKEN \
   STRATA_PACKAGE_GC_INTERVAL_S STRATA_RUNTIME_ENV_TEMPORARY_REFERENCE_EXPIRATION_S
-python3 "$HERE/make_index.py" index
+python3 "$HERE/../../scripts/make_index.py" index
 index_port=$(free_port)
 (cd index && exec python3 -m http.server --bind 127.0.0.1 "$index_port" >/dev/null 2>&1) &
 index_server=$!
@@ -26,7 +26,20 @@ cleanup() {
   rm -rf "$WORK"
 }
 trap cleanup EXIT
-wait_http "http://127.0.0.1:$index_port/simple/" || fail "index server" "did not start"
+# now_ms: milliseconds since the epoch; elapsed_since MS: seconds since MS.
+now_ms() { echo $(($(date +%s%N) / 1000000)); }
+elapsed_since() { python3 -c "import sys; print(round((int(sys.argv[2]) - int(sys.argv[1])) / 1000, 2))" "$1" "$(now_ms)"; }
+# until_ms TIMEOUT_MS CMD...: retries CMD every 0.1 s until it succeeds or the time is up.
+until_ms() {
+  local deadline=$(($(now_ms) + $1))
+  shift
+  while ! "$@"; do
+    [ "$(now_ms)" -ge "$deadline" ] && return 1
+    sleep 0.1
+  done
+}
+index_up() { curl -s -o /dev/null "http://127.0.0.1:$index_port/simple/"; }
+until_ms 20000 index_up || fail "index server" "did not start"
 export PIP_INDEX_URL=http://127.0.0.1:$index_port/simple/
 
 head_port=$(free_port)
@@ -44,7 +57,7 @@ api() {
   BODY=$(cat "$WORK/body")
 }
 # post_json PATH JSON: POST with a JSON body.
-post_json() { api POST "$1" -H 'Content-Type: application/json' --data-binary "$2"; }
+post_json() { api POST "$1" -H 'Content-Type: application/json' --data-binary "$2" "${@:3}"; }
 # jpy JSON EXPR: the Python expression EXPR over d = the parsed JSON (strings
 # printed as is, anything else as JSON); nothing when it cannot be evaluated.
 jpy() {
@@ -59,11 +72,11 @@ job_field() {
   api GET "/api/jobs/$1"
   [ "$CODE" == 200 ] && jpy "$BODY" "$2"
 }
-# wait_status ID STATUS [TENTHS]: polls until the job has STATUS (default
+# wait_status ID STATUS [TIMEOUT_MS]: polls until the job has STATUS (default
 # timeout 30 s); fails early when it reaches another terminal status.
 wait_status() {
-  local status
-  for _ in $(seq "${3:-300}"); do
+  local status deadline=$(($(now_ms) + ${3:-30000}))
+  while [ "$(now_ms)" -lt "$deadline" ]; do
     status=$(job_field "$1" 'd["status"]')
     [ "$status" == "$2" ] && return 0
     case "$status" in SUCCEEDED|FAILED|STOPPED) return 1 ;; esac
@@ -71,11 +84,14 @@ wait_status() {
   done
   return 1
 }
-# wait_file FILE [TENTHS]: waits for FILE to exist and be non-empty (default 10 s).
-wait_file() {
-  for _ in $(seq "${2:-100}"); do [ -s "$1" ] && return 0; sleep 0.1; done
-  return 1
-}
+# wait_file FILE: waits up to 10 s for FILE to exist and be non-empty.
+wait_file() { until_ms 10000 test -s "$1"; }
+# group_of PID: the process group of PID.
+group_of() { ps -o pgid= -p "$1" 2>/dev/null | tr -d ' '; }
+# live_in_group PGID: the processes of the group that are not zombies (a
+# zombie is dead; who reaps it depends on the container's init).
+live_in_group() { ps -eo pgid=,pid=,stat=,args= | awk -v g="$1" '$1 == g && $3 !~ /^Z/'; }
+group_gone() { [ -n "$1" ] && [ -z "$(live_in_group "$1")" ]; }
 metric() {
   api GET /metrics
   awk -v name="$1" '$1 == name { print $2 }' <<<"$BODY"
@@ -187,6 +203,22 @@ post_json /api/jobs '{"entrypoint": "echo no slash", "submission_id": "e2e-nosla
 [ "$CODE" == 200 ] && [ "$(jpy "$BODY" 'd["submission_id"]')" == e2e-noslash ] \
   && pass "POST /api/jobs without the trailing slash works" || fail "POST /api/jobs" "$CODE $BODY"
 
+# 50 clients at once, as the benchmark does: every POST must be answered.
+run python3 -c '
+import collections, concurrent.futures, http.client, json, sys
+def post(i):
+    try:
+        c = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]), timeout=60)
+        c.request("POST", "/api/jobs/", json.dumps({"entrypoint": "true", "submission_id": "e2e-many-%d" % i}),
+                  {"Content-Type": "application/json"})
+        r = c.getresponse()
+        return str(r.status) if r.read() is not None else "?"
+    except Exception as e:
+        return type(e).__name__
+with concurrent.futures.ThreadPoolExecutor(50) as pool:
+    print(dict(collections.Counter(pool.map(post, range(50)))))' "$head_port"
+[ "$OUT" == "{'200': 50}" ] && pass "50 concurrent POST /api/jobs/ are all accepted" \
+  || fail "50 concurrent submissions" "answers: $OUT $ERR"
 post_json /api/jobs/ '{"entrypoint": "true", "runtime_env": {"pip": 1}}'
 [ "$CODE" == 400 ] && [[ "$BODY" == *pip* ]] && pass "an invalid runtime_env is HTTP 400 with a message" \
   || fail "invalid runtime_env" "$CODE $BODY"
@@ -217,36 +249,64 @@ api GET /api/jobs/e2e-evil
 run "$S" job submit --no-wait --submission-id e2e-stop -- sh -c "echo \$\$ > $WORK/stop.pid; exec sleep 300"
 wait_status e2e-stop RUNNING && wait_file "$WORK/stop.pid"
 stop_pid=$(cat "$WORK/stop.pid" 2>/dev/null)
-stop_group=$(ps -o pgid= -p "$stop_pid" 2>/dev/null | tr -d ' ')
+stop_group=$(group_of "$stop_pid")
 run "$S" status
 [ "$RC" -eq 0 ] && [[ "$OUT" == *"$node_id"*ALIVE* ]] && [[ "$OUT" == *"Jobs:"* ]] && [[ "$OUT" == *"e2e-stop"*RUNNING* ]] \
   && pass "strata status shows the node, the jobs and the running job" || fail "strata status" "exit $RC [$OUT] [$ERR]"
-started=$(date +%s.%N)
+started=$(now_ms)
 run "$S" job stop e2e-stop
-elapsed=$(python3 -c "import sys; print(round(float(sys.argv[2]) - float(sys.argv[1]), 2))" "$started" "$(date +%s.%N)")
+elapsed=$(elapsed_since "$started")
 [ "$RC" -eq 0 ] && [ "$(job_field e2e-stop 'd["status"]')" == STOPPED ] \
   && python3 -c "import sys; sys.exit(float(sys.argv[1]) >= 3)" "$elapsed" \
   && pass "stopping a sleep job makes it STOPPED quickly ($elapsed s)" \
   || fail "stop" "exit $RC after $elapsed s [$OUT] [$ERR] $(job_field e2e-stop 'd')"
-[ -n "$stop_group" ] && ! kill -0 "$stop_pid" 2>/dev/null && ! pgrep -g "$stop_group" >/dev/null \
-  && pass "the stopped job's processes are gone" \
-  || fail "stopped job's processes" "pid [$stop_pid] group [$stop_group]: $(pgrep -a -g "${stop_group:-0}")"
+group_gone "$stop_group" && pass "the stopped job's processes are gone (sleep included)" \
+  || fail "stopped job's processes" "pid [$stop_pid] group [$stop_group]: $(live_in_group "${stop_group:-0}")"
+# What `curl -X POST URL` sends: no body and no Content-Length (RFC 9112: a
+# request without either has an empty body).
+rm -f "$WORK/body"
+CODE=$(curl -s -o "$WORK/body" -w '%{http_code}' --max-time 3 -X POST "${CURL_AUTH[@]}" "$A/api/jobs/e2e-stop/stop")
+BODY=$(cat "$WORK/body" 2>/dev/null)
+[ "$CODE" == 000 ] && BODY="no answer within 3 s"
+[ "$CODE" == 200 ] && [ "$(jpy "$BODY" 'd["stopped"]')" == false ] \
+  && pass "POST /api/jobs/<id>/stop without a body (curl -X POST) answers {\"stopped\": false} for a stopped job" \
+  || fail "bodyless POST .../stop" "HTTP $CODE [$BODY]"
 
-run "$S" job submit --no-wait --submission-id e2e-stubborn -- \
-  sh -c "trap '' TERM; echo \$\$ > $WORK/stubborn.pid; sleep 300"
+# The entrypoint itself (the job's /bin/sh) ignores SIGTERM, and so does its sleep.
+post_json /api/jobs/ "$(python3 -c 'import json, sys; print(json.dumps({"submission_id": "e2e-stubborn",
+  "entrypoint": "trap \"\" TERM; echo $$ > %s/stubborn.pid; sleep 300" % sys.argv[1]}))' "$WORK")"
 wait_status e2e-stubborn RUNNING && wait_file "$WORK/stubborn.pid"
 stubborn_pid=$(cat "$WORK/stubborn.pid" 2>/dev/null)
-stubborn_group=$(ps -o pgid= -p "$stubborn_pid" 2>/dev/null | tr -d ' ')
-started=$(date +%s.%N)
-api POST /api/jobs/e2e-stubborn/stop
-stop_body=$BODY
-wait_status e2e-stubborn STOPPED 100
-elapsed=$(python3 -c "import sys; print(round(float(sys.argv[2]) - float(sys.argv[1]), 2))" "$started" "$(date +%s.%N)")
-[ "$(jpy "$stop_body" 'd["stopped"]')" == true ] && [ "$(job_field e2e-stubborn 'd["status"]')" == STOPPED ] \
-  && [ -n "$stubborn_group" ] && ! pgrep -g "$stubborn_group" >/dev/null \
+stubborn_group=$(group_of "$stubborn_pid")
+started=$(now_ms)
+api POST /api/jobs/e2e-stubborn/stop -H 'Content-Length: 0'
+stop_code=$CODE stop_body=$BODY
+wait_status e2e-stubborn STOPPED 10000
+elapsed=$(elapsed_since "$started")
+[ "$stop_code" == 200 ] && [ "$(jpy "$stop_body" 'd["stopped"]')" == true ] \
+  && [ "$(job_field e2e-stubborn 'd["status"]')" == STOPPED ] && group_gone "$stubborn_group" \
   && python3 -c "import sys; sys.exit(not 0.9 <= float(sys.argv[1]) < 5)" "$elapsed" \
   && pass "a job ignoring SIGTERM is killed after STRATA_JOB_STOP_GRACE_S=1 ($elapsed s)" \
-  || fail "SIGTERM-ignoring job" "after $elapsed s: stop [$stop_body] $(job_field e2e-stubborn 'd["status"]'), left: $(pgrep -a -g "${stubborn_group:-0}")"
+  || fail "SIGTERM-ignoring job" "after $elapsed s: stop $stop_code [$stop_body] $(job_field e2e-stubborn 'd["status"]'), left: $(live_in_group "${stubborn_group:-0}")"
+
+# A driver that handles SIGTERM (cleans up for 0.5 s) under the job's shell:
+# the shell dies at once, the driver must still get the grace period.
+cat > "$WORK/graceful.py" <<EOF
+import signal, sys, time
+def on_term(*_):
+    time.sleep(0.5)
+    open("$WORK/graceful.done", "w").write("cleaned up")
+    sys.exit(0)
+signal.signal(signal.SIGTERM, on_term)
+open("$WORK/graceful.pid", "w").write("ready")
+time.sleep(300)
+EOF
+run "$S" job submit --no-wait --submission-id e2e-graceful -- python3 "$WORK/graceful.py"
+wait_status e2e-graceful RUNNING && wait_file "$WORK/graceful.pid"
+run "$S" job stop e2e-graceful
+[ "$(job_field e2e-graceful 'd["status"]')" == STOPPED ] && [ -s "$WORK/graceful.done" ] \
+  && pass "a driver handling SIGTERM under the job's shell gets the stop grace period to clean up" \
+  || fail "SIGTERM handler of the driver" "status $(job_field e2e-graceful 'd["status"]'), cleanup done: $([ -s "$WORK/graceful.done" ] && echo yes || echo no) (killed before its 0.5 s cleanup with STRATA_JOB_STOP_GRACE_S=1)"
 
 # --- streaming logs, delete -----------------------------------------------------
 run "$S" job submit --no-wait --submission-id e2e-tail -- \
@@ -256,19 +316,17 @@ tail_curl=$!
 "$S" job logs --follow e2e-tail > follow.out 2>&1 &
 follower=$!
 first_line_status=
-for _ in $(seq 50); do
-  if [ -s tail.out ]; then first_line_status=$(job_field e2e-tail 'd["status"]'); break; fi
-  sleep 0.1
-done
+until_ms 5000 test -s tail.out && first_line_status=$(job_field e2e-tail 'd["status"]')
 api DELETE /api/jobs/e2e-tail
 delete_running_code=$CODE delete_running_body=$BODY
 [ "$first_line_status" == RUNNING ] && pass "curl -N on logs/tail gets the first line while the job still runs" \
   || fail "streaming tail" "job status at the first line: [$first_line_status], [$(cat tail.out)]"
 [ "$delete_running_code" == 400 ] && [ -n "$delete_running_body" ] && pass "deleting a running job is HTTP 400" \
   || fail "delete a running job" "$delete_running_code $delete_running_body"
-wait_status e2e-tail SUCCEEDED 100
+wait_status e2e-tail SUCCEEDED 10000
 expected_lines=$(printf 'line %s\n' 1 2 3 4 5 6 7 8 9 10)
-for _ in $(seq 30); do kill -0 "$tail_curl" 2>/dev/null || break; sleep 0.1; done
+exited() { ! kill -0 "$1" 2>/dev/null; }
+until_ms 3000 exited "$tail_curl"
 if kill -0 "$tail_curl" 2>/dev/null; then
   fail "the tail stream ends when the job finishes" "curl still reading"
   kill "$tail_curl"
@@ -276,7 +334,7 @@ else
   [ "$(cat tail.out)" == "$expected_lines" ] && pass "the tail stream has every line and ends when the job finishes" \
     || fail "tail stream content" "[$(cat tail.out)]"
 fi
-for _ in $(seq 30); do kill -0 "$follower" 2>/dev/null || break; sleep 0.1; done
+until_ms 3000 exited "$follower"
 if kill -0 "$follower" 2>/dev/null; then
   fail "strata job logs --follow" "still running after the job finished"
   kill "$follower"
@@ -327,15 +385,20 @@ api GET /api/packages/gcs/_strata_pkg_nosuch.zip
 [ "$CODE" == 404 ] && pass "GET of an unknown package is 404" || fail "unknown package" "$CODE $BODY"
 
 # --- cluster views --------------------------------------------------------------
+wait_status e2e-up1 SUCCEEDED
+api GET /api/jobs/
+jobs_body=$BODY
 api GET /metrics
 [ "$CODE" == 200 ] \
   && python3 -c '
-import re, sys
-text = sys.argv[1]
-v = {s: float(m.group(1)) for s in ("PENDING", "RUNNING", "STOPPED", "SUCCEEDED", "FAILED")
-     for m in [re.search(r"^strata_jobs\{status=\"%s\"\} (\S+)$" % s, text, re.M)] if m}
-sys.exit(not (len(v) == 5 and v["SUCCEEDED"] >= 4 and v["FAILED"] >= 2 and v["STOPPED"] >= 2))' "$BODY" \
-  && pass "GET /metrics has strata_jobs{status=...} for every status" \
+import collections, json, re, sys
+text, jobs = sys.argv[1], json.loads(sys.argv[2])
+listed = collections.Counter(j["status"] for j in jobs)
+found = {s: float(m.group(1)) for s in ("PENDING", "RUNNING", "STOPPED", "SUCCEEDED", "FAILED")
+         for m in [re.search(r"^strata_jobs\{status=\"%s\"\} (\S+)$" % s, text, re.M)] if m}
+sys.exit(not (len(found) == 5 and listed["SUCCEEDED"] > 0 and listed["FAILED"] > 0
+              and all(found[s] == listed[s] for s in found)))' "$BODY" "$jobs_body" \
+  && pass "GET /metrics has strata_jobs{status=...} for every status, matching the job list" \
   || fail "metrics" "$CODE $(grep strata_jobs <<<"$BODY")"
 api GET /api/runtime_envs
 [ "$CODE" == 200 ] && [ "$(jpy "$BODY" '[d["result"], isinstance(d["data"]["result"]["result"], list), len(d["data"]["result"]["result"]) > 0, all("runtime_env" in r and "success" in r for r in d["data"]["result"]["result"])]')" \
@@ -355,10 +418,9 @@ run env -u STRATA_AUTH_TOKEN "$S" start --head --host 0.0.0.0 --port "$head_port
   || { fail "non-loopback host without a token" "exit $RC [$OUT] [$ERR]"; "$S" stop >/dev/null 2>&1; }
 
 start_head
-api GET /api/jobs/e2e-persist/logs
 [ "$RC" -eq 0 ] && [ "$(job_field e2e-persist 'd["status"]')" == SUCCEEDED ] \
   && [ "$(api GET /api/jobs/e2e-persist/logs; jpy "$BODY" 'd["logs"]')" == persisted-output ] \
-  && [ "$(job_field e2e-main 'd["status"]')" == SUCCEEDED ] \
+  && [ "$(job_field e2e-fail '[d["status"], d["driver_exit_code"]]')" == '["FAILED", 3]' ] \
   && pass "after stop and start, jobs are still listed with their status and logs" \
   || fail "restart persistence" "start exit $RC [$ERR]; $(job_field e2e-persist 'd')"
 
@@ -366,11 +428,11 @@ api GET /api/jobs/e2e-persist/logs
 run "$S" job submit --no-wait --submission-id e2e-orphan -- sh -c "echo \$\$ > $WORK/orphan.pid; exec sleep 300"
 wait_status e2e-orphan RUNNING && wait_file "$WORK/orphan.pid"
 orphan_pid=$(cat "$WORK/orphan.pid" 2>/dev/null)
-orphan_group=$(ps -o pgid= -p "$orphan_pid" 2>/dev/null | tr -d ' ')
+orphan_group=$(group_of "$orphan_pid")
 [ -n "$orphan_group" ] && orphan_groups+=("$orphan_group")
 head_pid=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["pid"])' "$STRATA_SESSION_DIR/head.json")
 kill -9 "$head_pid"
-for _ in $(seq 50); do kill -0 "$head_pid" 2>/dev/null || break; sleep 0.1; done
+until_ms 5000 exited "$head_pid"
 
 # --- auth: the head restarted with a token --------------------------------------
 export STRATA_AUTH_TOKEN=secret
@@ -381,7 +443,9 @@ api GET /api/version
 CURL_AUTH=(-H "Authorization: Bearer secret")
 api GET /api/version
 [ "$CODE" == 200 ] && pass "with 'Authorization: Bearer secret' it is 200" || fail "auth 200" "$CODE $BODY"
-api GET /api/version -H "Authorization: Bearer wrong"
+CURL_AUTH=(-H "Authorization: Bearer wrong")
+api GET /api/version
+CURL_AUTH=(-H "Authorization: Bearer secret")
 [ "$CODE" == 401 ] && pass "a wrong token is 401" || fail "wrong token" "$CODE"
 run "$S" job submit --submission-id e2e-auth -- echo authorized
 [ "$RC" -eq 0 ] && [[ "$OUT" == *authorized* ]] && pass "the CLI sends STRATA_AUTH_TOKEN" \
@@ -415,14 +479,11 @@ with zipfile.ZipFile(sys.argv[1], "w") as z:
     z.writestr("gc.txt", "collect me\n")' gc.zip
 api PUT /api/packages/gcs/_strata_pkg_gc.zip --data-binary @gc.zip
 put_code=$CODE
-started=$(date +%s.%N)
+started=$(now_ms)
+package_gone() { api GET "/api/packages/gcs/$1"; [ "$CODE" == 404 ]; }
 gone=
-for _ in $(seq 60); do
-  sleep 0.1
-  api GET /api/packages/gcs/_strata_pkg_gc.zip
-  [ "$CODE" == 404 ] && { gone=yes; break; }
-done
-elapsed=$(python3 -c "import sys; print(round(float(sys.argv[2]) - float(sys.argv[1]), 2))" "$started" "$(date +%s.%N)")
+until_ms 6000 package_gone _strata_pkg_gc.zip && gone=yes
+elapsed=$(elapsed_since "$started")
 [ "$put_code" == 200 ] && [ "$gone" == yes ] && pass "an unpinned uploaded package is garbage-collected ($elapsed s)" \
   || fail "package GC" "PUT $put_code, still there after $elapsed s ($CODE)"
 api GET "/api/packages/gcs/$gc_job_pkg"
@@ -430,9 +491,5 @@ api GET "/api/packages/gcs/$gc_job_pkg"
   && pass "the package of a RUNNING job survives GC" || fail "package of a running job" "[$gc_job_pkg] $CODE $BODY"
 "$S" job stop e2e-gcjob >/dev/null 2>&1
 gone=
-for _ in $(seq 60); do
-  api GET "/api/packages/gcs/$gc_job_pkg"
-  [ "$CODE" == 404 ] && { gone=yes; break; }
-  sleep 0.1
-done
+until_ms 6000 package_gone "$gc_job_pkg" && gone=yes
 [ "$gone" == yes ] && pass "once the job stopped, its package is collected" || fail "package after its job" "$CODE"
