@@ -5,6 +5,7 @@
 
 #include <filesystem>
 
+#include "util/listen_backlog.h"
 #include "util/log.h"
 #include "util/pid_record.h"
 
@@ -150,6 +151,7 @@ util::Result<int> AgentServer::Bind(int port) {
                         : (impl_->server.bind_to_port("127.0.0.1", port) ? port : -1);
   if (bound < 0) return util::IOError("cannot listen on 127.0.0.1:" + std::to_string(port));
   impl_->port = bound;
+  if (auto ok = util::RaiseListenBacklog(bound); !ok) util::LogWarning(ok.error().message);
   return bound;
 }
 

@@ -24,8 +24,8 @@ util::Result<std::string> NodeId(const NodePaths& paths) {
   };
   if (std::string id = read(); !id.empty()) return id;
   unsigned char bytes[28];
-  if (RAND_bytes(bytes, sizeof bytes) != 1) return util::Error{util::ErrorKind::kInternal,
-                                                              "cannot draw random bytes"};
+  if (RAND_bytes(bytes, sizeof bytes) != 1)
+    return util::Error{util::ErrorKind::kInternal, "cannot draw random bytes"};
   std::string id = util::ToHex(bytes, sizeof bytes);
   std::error_code ec;
   fs::create_directories(paths.home, ec);

@@ -357,6 +357,7 @@ util::Result<CommandResult> RunCommand(const CommandSpec& spec, const RunOptions
   }
   ChildGuard guard(pid);
   write_end.Reset();
+  if (options.on_start) options.on_start(pid);
 
   LineCollector lines(options);
   bool eof = false;
@@ -392,12 +393,15 @@ util::Result<CommandResult> RunCommand(const CommandSpec& spec, const RunOptions
                            "Lost track of `" + result.command_line + "`: " + ErrnoText(errno)};
       }
     }
-    if (exited && (eof || now >= exited_at + kStrayOutputGrace)) break;
+    // While a SIGTERM's grace runs, the rest of the group (a shell's child
+    // with a handler that cleans up) gets the whole grace, not the stray-output one.
+    bool terminating = term_at && !kill_sent;
+    if (exited && (eof || (!terminating && now >= exited_at + kStrayOutputGrace))) break;
 
     Clock::duration wait = eof ? std::chrono::milliseconds(5) : std::chrono::milliseconds(50);
     if (options.deadline && !term_at) wait = std::min(wait, *options.deadline - now);
-    if (term_at && !kill_sent) wait = std::min(wait, *term_at + options.kill_grace - now);
-    if (exited) wait = std::min(wait, exited_at + kStrayOutputGrace - now);
+    if (terminating) wait = std::min(wait, *term_at + options.kill_grace - now);
+    if (exited && !terminating) wait = std::min(wait, exited_at + kStrayOutputGrace - now);
     pollfd pfd{read_end.get(), POLLIN, 0};
     int ready = ::poll(&pfd, eof ? 0 : 1, static_cast<int>(CeilMs(wait).count()));
     if (ready > 0 && !eof) {

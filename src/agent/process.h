@@ -12,7 +12,9 @@
 //   * the main child has exited: whatever is left of its group (background
 //     grandchildren) gets SIGKILL once the pipe reaches end of file or after
 //     a short grace (kStrayOutputGrace), so a grandchild holding the pipe open
-//     cannot hang the caller. The command's process group never outlives
+//     cannot hang the caller. After a SIGTERM the group keeps the whole
+//     `kill_grace` instead: a shell leader dies at once while its child may
+//     still be cleaning up. The command's process group never outlives
 //     RunCommand.
 // Only descriptors 0, 1 and 2 reach the child (all others are closed in the
 // child, whether or not they are O_CLOEXEC), and every signal disposition is
@@ -66,6 +68,8 @@ struct RunOptions {
   std::optional<std::chrono::steady_clock::time_point> deadline;
   const std::atomic<bool>* cancel = nullptr;           // polled (every <= 50 ms); true → kill
   std::function<void(std::string_view line)> on_line;  // every output line, without '\n'
+  // Called once the child runs, with its pid (= its process group id).
+  std::function<void(int pid)> on_start;
   size_t tail_lines = 50;
   std::chrono::milliseconds kill_grace{2000};  // SIGTERM → wait → SIGKILL
 };

@@ -263,6 +263,33 @@ TEST(RunCommandTest, CancelFlagKills) {
   EXPECT_LT(elapsed, 2s);
 }
 
+TEST(RunCommandTest, CancelGivesAShellsChildTheWholeGrace) {
+  // The shell leader dies on SIGTERM at once; its child handles SIGTERM by
+  // cleaning up for 0.5 s, which must finish within the 3 s grace.
+  std::atomic<bool> cancel{false};
+  RunOptions options;
+  options.cancel = &cancel;
+  options.kill_grace = 3s;
+  options.on_line = [&](std::string_view line) {
+    if (line == "ready") cancel = true;
+  };
+  int started_pid = 0;
+  options.on_start = [&](int pid) { started_pid = pid; };
+  const char* child =
+      "import signal, sys, time\n"
+      "def stop(*_):\n"
+      "    time.sleep(0.5)\n"
+      "    print('cleaned up', flush=True)\n"
+      "    sys.exit(0)\n"
+      "signal.signal(signal.SIGTERM, stop)\n"
+      "print('ready', flush=True)\n"
+      "time.sleep(60)\n";
+  CommandResult r = MustRun(Sh(std::string("python3 -c \"") + child + "\"; echo after"), options);
+  EXPECT_TRUE(r.timed_out);
+  EXPECT_GT(started_pid, 0);
+  EXPECT_NE(r.tail.find("cleaned up"), std::string::npos) << r.tail;
+}
+
 TEST(RunCommandTest, GrandchildHoldingThePipeDoesNotHang) {
   TempDir dir;
   fs::path pidfile = dir.path() / "grandchild.pid";

@@ -27,6 +27,7 @@
 
 #include "agent/process.h"
 #include "util/pyjson.h"
+#include "util/scoped_env_testing.h"
 
 namespace strata::agent::testing {
 
@@ -44,36 +45,7 @@ inline void WriteText(const fs::path& path, const std::string& text) {
   std::ofstream(path, std::ios::binary | std::ios::trunc) << text;
 }
 
-// Sets (or, with nullopt, unsets) environment variables; restores them when destroyed.
-class ScopedEnv {
- public:
-  ScopedEnv() = default;
-  ScopedEnv(const ScopedEnv&) = delete;
-  ScopedEnv& operator=(const ScopedEnv&) = delete;
-  ~ScopedEnv() {
-    for (const auto& [name, value] : saved_) {
-      if (value) {
-        ::setenv(name.c_str(), value->c_str(), 1);
-      } else {
-        ::unsetenv(name.c_str());
-      }
-    }
-  }
-  void Set(const std::string& name, const std::optional<std::string>& value) {
-    if (!saved_.contains(name)) {
-      const char* old = std::getenv(name.c_str());
-      saved_[name] = old ? std::optional<std::string>(old) : std::nullopt;
-    }
-    if (value) {
-      ::setenv(name.c_str(), value->c_str(), 1);
-    } else {
-      ::unsetenv(name.c_str());
-    }
-  }
-
- private:
-  std::map<std::string, std::optional<std::string>> saved_;
-};
+using util::testing::ScopedEnv;
 
 // One wheel to build: `<name>/__init__.py` holds VERSION and a main() that
 // prints "<name> <version>"; `script` names a console script calling it.

@@ -113,10 +113,10 @@ util::Status WaitForDaemon(pid_t pid, const std::string& name, const fs::path& l
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   ::kill(pid, SIGTERM);
-  return util::Error{util::ErrorKind::kTimeout,
-                     "the " + name + " did not become ready within " +
-                         std::to_string(kStartTimeout.count()) + " s. Last lines of " +
-                         log.string() + ":\n" + LastLines(log, 15)};
+  return util::Error{util::ErrorKind::kTimeout, "the " + name + " did not become ready within " +
+                                                    std::to_string(kStartTimeout.count()) +
+                                                    " s. Last lines of " + log.string() + ":\n" +
+                                                    LastLines(log, 15)};
 }
 
 // The agent daemon of this STRATA_HOME: the running one, or a new one.
@@ -202,8 +202,8 @@ int RunHeadForeground(const std::string& host, int port, bool announce) {
     return kExitFailure;
   }
   if (announce) {
-    std::cout << "Strata head listening on http://" << host << ":" << *bound
-              << " (STRATA_HOME " << options->paths.home.string() << ")" << std::endl;
+    std::cout << "Strata head listening on http://" << host << ":" << *bound << " (STRATA_HOME "
+              << options->paths.home.string() << ")" << std::endl;
   }
   g_head = head->get();
   std::signal(SIGINT, StopHead);
@@ -241,8 +241,7 @@ int RunStart(const StartArgs& args) {
   if (args.block) return RunHeadForeground(args.host, args.port, /*announce=*/true);
 
   fs::path log = paths.logs_dir() / "head.out";
-  auto pid =
-      SpawnDaemon({"head", "--host", args.host, "--port", std::to_string(args.port)}, log);
+  auto pid = SpawnDaemon({"head", "--host", args.host, "--port", std::to_string(args.port)}, log);
   if (!pid) {
     std::cerr << pid.error().ToString() << "\n";
     return kExitFailure;
@@ -257,8 +256,8 @@ int RunStart(const StartArgs& args) {
     return kExitFailure;
   }
   std::cout << "Strata head started at " << url << " (pid " << *pid << ")\n"
-            << "Node agent " << (agent_started ? "started" : "already running") << " on 127.0.0.1:"
-            << *agent_port << "\n"
+            << "Node agent " << (agent_started ? "started" : "already running")
+            << " on 127.0.0.1:" << *agent_port << "\n"
             << "Logs: " << paths.logs_dir().string() << "\n"
             << "Submit a job: strata job submit --working-dir DIR -- python main.py\n"
             << "Stop: strata stop\n";

@@ -17,6 +17,7 @@
 #include <thread>
 #include <vector>
 
+#include "util/scoped_env_testing.h"
 #include "util/temp_dir_testing.h"
 
 namespace strata::head {
@@ -26,29 +27,7 @@ using util::ErrorKind;
 using util::Json;
 using namespace std::chrono_literals;
 
-// Sets or clears an environment variable for one test.
-class ScopedEnv {
- public:
-  ScopedEnv(const char* name, const char* value) : name_(name) {
-    if (const char* old = std::getenv(name)) old_ = old;
-    if (value != nullptr) {
-      ::setenv(name, value, 1);
-    } else {
-      ::unsetenv(name);
-    }
-  }
-  ~ScopedEnv() {
-    if (old_) {
-      ::setenv(name_, old_->c_str(), 1);
-    } else {
-      ::unsetenv(name_);
-    }
-  }
-
- private:
-  const char* name_;
-  std::optional<std::string> old_;
-};
+using util::testing::ScopedEnv;
 
 TEST(ResolveHeadAddressTest, FlagThenEnvironmentThenDefault) {
   ScopedEnv env("STRATA_ADDRESS", "http://10.0.0.2:9000");

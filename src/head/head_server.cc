@@ -19,6 +19,7 @@
 #include "head/package_service.h"
 #include "packaging/blob_store.h"
 #include "util/clock.h"
+#include "util/listen_backlog.h"
 #include "util/log.h"
 #include "util/pid_record.h"
 #include "util/version.h"
@@ -34,7 +35,9 @@ using util::Json;
 constexpr char kRayApiVersion[] = "2.40.0";
 constexpr std::size_t kHttpThreads = 64;
 
-fs::path HeadRecordFile(const agent::NodePaths& paths) { return paths.session_dir / "head.json"; }
+fs::path HeadRecordFile(const agent::NodePaths& paths) {
+  return paths.session_dir / "head.json";
+}
 
 int HttpStatusFor(const util::Error& error) {
   switch (error.kind) {
@@ -202,26 +205,26 @@ void Head::Impl::RegisterPackageRoutes() {
     }
     std::error_code ec;
     fs::remove(temp, ec);
-    if (!stored) return SendError(res, too_large ? 413 : HttpStatusFor(stored.error()),
-                                  stored.error().message);
+    if (!stored)
+      return SendError(res, too_large ? 413 : HttpStatusFor(stored.error()),
+                       stored.error().message);
     res.status = 200;
   });
-  server.Post("/api/packages/manifest", [this](const httplib::Request& req,
-                                               httplib::Response& res) {
-    auto manifest = ManifestFromBody(req);
-    if (!manifest) return SendError(res, manifest.error());
-    auto missing = packages->MissingBlobs(*manifest);
-    if (!missing) return SendError(res, missing.error());
-    SendJson(res, Json::object({{"uri", manifest->Uri()}, {"missing", *missing}}));
-  });
+  server.Post("/api/packages/manifest",
+              [this](const httplib::Request& req, httplib::Response& res) {
+                auto manifest = ManifestFromBody(req);
+                if (!manifest) return SendError(res, manifest.error());
+                auto missing = packages->MissingBlobs(*manifest);
+                if (!missing) return SendError(res, missing.error());
+                SendJson(res, Json::object({{"uri", manifest->Uri()}, {"missing", *missing}}));
+              });
   server.Put(R"(/api/blobs/([0-9a-f]{64}))",
              [this](const httplib::Request& req, httplib::Response& res) {
                if (auto ok = packages->PutBlob(req.matches[1].str(), req.body); !ok)
                  return SendError(res, ok.error());
                res.status = 200;
              });
-  server.Post("/api/packages/commit", [this](const httplib::Request& req,
-                                             httplib::Response& res) {
+  server.Post("/api/packages/commit", [this](const httplib::Request& req, httplib::Response& res) {
     auto manifest = ManifestFromBody(req);
     if (!manifest) return SendError(res, manifest.error());
     auto uri = packages->Commit(*manifest);
@@ -249,29 +252,32 @@ void Head::Impl::RegisterJobRoutes() {
   server.Post("/api/jobs", submit);
   server.Get("/api/jobs/", list);
   server.Get("/api/jobs", list);
-  server.Get(R"(/api/jobs/([^/]+)/?)", [this](const httplib::Request& req,
-                                              httplib::Response& res) {
+  server.Get(R"(/api/jobs/([^/]+)/?)", [this](const httplib::Request& req, httplib::Response& res) {
     auto job = jobs->Get(req.matches[1].str());
     if (!job) return SendError(res, job.error());
     SendJson(res, job->ToDetailsJson());
   });
-  server.Post(R"(/api/jobs/([^/]+)/stop/?)", [this](const httplib::Request& req,
-                                                    httplib::Response& res) {
-    auto stopped = jobs->Stop(req.matches[1].str());
-    if (!stopped) return SendError(res, stopped.error());
-    SendJson(res, Json::object({{"stopped", *stopped}}));
-  });
-  server.Delete(R"(/api/jobs/([^/]+)/?)", [this](const httplib::Request& req,
-                                                 httplib::Response& res) {
-    if (auto ok = jobs->Delete(req.matches[1].str()); !ok) return SendError(res, ok.error());
-    SendJson(res, Json::object({{"deleted", true}}));
-  });
-  server.Get(R"(/api/jobs/([^/]+)/logs/?)", [this](const httplib::Request& req,
-                                                   httplib::Response& res) {
-    auto logs = jobs->Logs(req.matches[1].str());
-    if (!logs) return SendError(res, logs.error());
-    SendJson(res, Json::object({{"logs", *logs}}));
-  });
+  // Stop and delete take no body; the ContentReader form keeps httplib 0.11
+  // from waiting for one when a client sends neither Content-Length nor a body.
+  server.Post(
+      R"(/api/jobs/([^/]+)/stop/?)",
+      [this](const httplib::Request& req, httplib::Response& res, const httplib::ContentReader&) {
+        auto stopped = jobs->Stop(req.matches[1].str());
+        if (!stopped) return SendError(res, stopped.error());
+        SendJson(res, Json::object({{"stopped", *stopped}}));
+      });
+  server.Delete(
+      R"(/api/jobs/([^/]+)/?)",
+      [this](const httplib::Request& req, httplib::Response& res, const httplib::ContentReader&) {
+        if (auto ok = jobs->Delete(req.matches[1].str()); !ok) return SendError(res, ok.error());
+        SendJson(res, Json::object({{"deleted", true}}));
+      });
+  server.Get(R"(/api/jobs/([^/]+)/logs/?)",
+             [this](const httplib::Request& req, httplib::Response& res) {
+               auto logs = jobs->Logs(req.matches[1].str());
+               if (!logs) return SendError(res, logs.error());
+               SendJson(res, Json::object({{"logs", *logs}}));
+             });
   server.Get(R"(/api/jobs/([^/]+)/logs/tail/?)", [this](const httplib::Request& req,
                                                         httplib::Response& res) {
     std::string id = req.matches[1].str();
@@ -336,10 +342,10 @@ void Head::Impl::RegisterClusterRoutes() {
     Json rows = Json::array();
     std::string warning;
     auto agent = Agent();
-    util::Result<Json> info = agent ? agent->Info()
-                                    : util::Result<Json>(util::Error{
-                                          util::ErrorKind::kUnavailable,
-                                          "the node agent of this head is not running"});
+    util::Result<Json> info =
+        agent ? agent->Info()
+              : util::Result<Json>(util::Error{util::ErrorKind::kUnavailable,
+                                               "the node agent of this head is not running"});
     if (!info) {
       warning = "Node " + node_id + ": " + info.error().message;
     } else {
@@ -362,9 +368,9 @@ void Head::Impl::RegisterClusterRoutes() {
                                 {"num_after_truncation", rows.size()},
                                 {"num_filtered", rows.size()},
                                 {"partial_failure_warning", warning}});
-    SendJson(res, Json::object({{"result", true},
-                                {"msg", ""},
-                                {"data", Json::object({{"result", result}})}}));
+    SendJson(res,
+             Json::object(
+                 {{"result", true}, {"msg", ""}, {"data", Json::object({{"result", result}})}}));
   };
   server.Get("/api/runtime_envs", runtime_envs);
   server.Get("/api/v0/runtime_envs", runtime_envs);
@@ -511,6 +517,7 @@ util::Result<int> Head::Bind() {
                          " (is another process using the port?)");
   }
   impl.port = bound;
+  if (auto ok = util::RaiseListenBacklog(bound); !ok) util::LogWarning(ok.error().message);
   // Drivers on this node reach the head through loopback when it listens everywhere.
   std::string reachable = (host == "0.0.0.0" || host == "::") ? "127.0.0.1" : host;
   impl.url = "http://" + reachable + ":" + std::to_string(bound);
@@ -530,9 +537,9 @@ util::Status Head::Run() {
   Impl& impl = *impl_;
   if (!impl.jobs) return util::Error{util::ErrorKind::kInternal, "Head::Run before Bind"};
   fs::path record = HeadRecordFile(impl.options.paths);
-  if (auto ok = util::WritePidRecord(record, Json::object({{"url", impl.url},
-                                                           {"host", impl.options.host},
-                                                           {"port", impl.port}}));
+  if (auto ok = util::WritePidRecord(
+          record,
+          Json::object({{"url", impl.url}, {"host", impl.options.host}, {"port", impl.port}}));
       !ok) {
     return ok;
   }
@@ -551,7 +558,9 @@ util::Status Head::Run() {
   return {};
 }
 
-void Head::Stop() { impl_->server.stop(); }
+void Head::Stop() {
+  impl_->server.stop();
+}
 
 std::string RecordedHeadUrl(const agent::NodePaths& paths) {
   auto record = util::ReadLivePidRecord(HeadRecordFile(paths));

@@ -7,8 +7,8 @@
 //
 //   GET    /api/version                  {"version": "4", "ray_version", "strata_version",
 //                                         "ray_commit", "session_name"}
-//   GET    /api/packages/gcs/{name}      200 empty (pins it) | 404 "Package gcs://name does not exist"
-//   PUT    /api/packages/gcs/{name}      body: the archive bytes → 200 empty | 413 too large
+//   GET    /api/packages/gcs/{name}      200 empty (pins it) | 404 "Package gcs://name does not
+//   exist" PUT    /api/packages/gcs/{name}      body: the archive bytes → 200 empty | 413 too large
 //   POST   /api/packages/manifest        {"manifest": <manifest.h JSON>}
 //                                        → {"uri", "missing": [sha256...]}
 //   PUT    /api/blobs/{sha256}           body: file bytes → 200 | 400 digest mismatch

@@ -1,5 +1,7 @@
 #include "head/job_manager.h"
 
+#include <signal.h>
+
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
@@ -8,6 +10,7 @@
 #include <map>
 #include <mutex>
 #include <random>
+#include <sstream>
 #include <thread>
 
 #include "agent/launcher.h"
@@ -73,6 +76,35 @@ std::vector<std::string> PackageUris(const model::RuntimeEnv& env) {
   return uris;
 }
 
+// Kills what is left of a driver's process group after a head died: every
+// process of group `pgid` whose environment names the job (the pid may have
+// been reused since).
+void KillOrphanedDriver(int pgid, const std::string& job_id) {
+  const std::string marker = "STRATA_JOB_ID=" + job_id;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator("/proc", ec)) {
+    std::string name = entry.path().filename().string();
+    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream stat(entry.path() / "stat");
+    std::string line;
+    std::getline(stat, line);
+    // Fields after the command name (which may hold spaces) start at ") ".
+    std::size_t close = line.rfind(") ");
+    if (close == std::string::npos) continue;
+    std::istringstream fields(line.substr(close + 2));
+    std::string state;
+    int ppid = 0, pgrp = 0;
+    fields >> state >> ppid >> pgrp;
+    if (pgrp != pgid) continue;
+    std::ifstream environ_file(entry.path() / "environ", std::ios::binary);
+    std::string environ_text(std::istreambuf_iterator<char>(environ_file), {});
+    // Variables are NUL-terminated; a leading NUL lets the first one match too.
+    std::string needle = std::string(1, '\0') + marker + '\0';
+    if ((std::string(1, '\0') + environ_text).find(needle) == std::string::npos) continue;
+    ::kill(std::stoi(name), SIGKILL);
+  }
+}
+
 std::string LastChars(const std::string& text, std::size_t n) {
   return text.size() <= n ? text : text.substr(text.size() - n);
 }
@@ -86,9 +118,9 @@ util::Result<JobSubmitRequest> JobSubmitRequest::FromJson(const Json& raw) {
     if (!value.is_null()) body[key] = value;
   }
   static const std::vector<std::string> kKnown = {
-      "entrypoint",          "submission_id",       "job_id",
-      "runtime_env",         "metadata",            "entrypoint_num_cpus",
-      "entrypoint_num_gpus", "entrypoint_memory",   "entrypoint_resources"};
+      "entrypoint",          "submission_id",     "job_id",
+      "runtime_env",         "metadata",          "entrypoint_num_cpus",
+      "entrypoint_num_gpus", "entrypoint_memory", "entrypoint_resources"};
   for (const auto& [key, value] : body.items()) {
     (void)value;
     if (std::find(kKnown.begin(), kKnown.end(), key) == kKnown.end()) {
@@ -225,9 +257,9 @@ struct JobManager::Impl {
     Json metadata = job.metadata.is_object() ? job.metadata : Json::object();
     metadata["job_submission_id"] = job.submission_id;
     metadata["job_name"] = job.submission_id;
-    Json config = Json::object({{"runtime_env", job.runtime_env.is_null() ? Json::object()
-                                                                           : job.runtime_env},
-                                {"metadata", metadata}});
+    Json config =
+        Json::object({{"runtime_env", job.runtime_env.is_null() ? Json::object() : job.runtime_env},
+                      {"metadata", metadata}});
     auto set = [&env](const std::string& name, const std::string& value) {
       std::erase_if(env, [&](const auto& kv) { return kv.first == name; });
       env.emplace_back(name, value);
@@ -253,8 +285,7 @@ struct JobManager::Impl {
               const model::RuntimeEnvConfig& config) {
     auto node = agent::NodeConnection::Connect(options.paths);
     if (!node) {
-      Save(job, JobStatus::kFailed,
-           "Failed to set up runtime environment: " + node.error().message,
+      Save(job, JobStatus::kFailed, "Failed to set up runtime environment: " + node.error().message,
            kRuntimeEnvSetupFailure);
       return;
     }
@@ -312,7 +343,10 @@ struct JobManager::Impl {
       log.flush();
     };
     job.driver_node_id = options.node_id;
-    Save(job, JobStatus::kRunning, kRunningMessage);
+    run_options.on_start = [this, &job](int pid) {
+      job.driver_pid = pid;
+      Save(job, JobStatus::kRunning, kRunningMessage);
+    };
     auto result = agent::RunCommand(spec, run_options);
     if (!result) {
       Save(job, JobStatus::kFailed, "Failed to start the entrypoint: " + result.error().message,
@@ -336,7 +370,9 @@ struct JobManager::Impl {
 
 JobManager::JobManager(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
-JobManager::~JobManager() { Shutdown(); }
+JobManager::~JobManager() {
+  Shutdown();
+}
 
 util::Result<std::unique_ptr<JobManager>> JobManager::Open(HeadDb& db, PackageService& packages,
                                                            JobManagerOptions options) {
@@ -346,6 +382,7 @@ util::Result<std::unique_ptr<JobManager>> JobManager::Open(HeadDb& db, PackageSe
   impl->options = std::move(options);
   for (JobRecord& job : db.ListJobs()) {
     if (IsTerminal(job.status)) continue;
+    if (job.driver_pid) KillOrphanedDriver(*job.driver_pid, job.submission_id);
     impl->Save(job, JobStatus::kFailed,
                std::string("Job was ") + std::string(JobStatusName(job.status)) +
                    " when the previous head stopped; its driver process is gone.",
@@ -402,10 +439,10 @@ util::Result<std::string> JobManager::Submit(const JobSubmitRequest& request) {
   auto run = std::make_shared<RunningJob>();
   std::lock_guard lock(impl_->mu);
   impl_->running[id] = run;
-  run->thread = std::thread([impl = impl_.get(), run, job, serialized = *serialized,
-                             config = *config]() mutable {
-    impl->Run(run, std::move(job), std::move(serialized), std::move(config));
-  });
+  run->thread = std::thread(
+      [impl = impl_.get(), run, job, serialized = *serialized, config = *config]() mutable {
+        impl->Run(run, std::move(job), std::move(serialized), std::move(config));
+      });
   return id;
 }
 
@@ -434,7 +471,9 @@ util::Result<JobRecord> JobManager::Get(std::string_view id) const {
   return impl_->db->GetJob(id);
 }
 
-std::vector<JobRecord> JobManager::List() const { return impl_->db->ListJobs(); }
+std::vector<JobRecord> JobManager::List() const {
+  return impl_->db->ListJobs();
+}
 
 util::Result<std::string> JobManager::Logs(std::string_view id) const {
   auto job = impl_->db->GetJob(id);

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -10,6 +11,7 @@
 #include <string>
 #include <thread>
 
+#include "agent/process.h"
 #include "model/runtime_env.h"
 #include "packaging/upload.h"
 #include "util/temp_dir_testing.h"
@@ -111,11 +113,11 @@ TEST(JobSubmitRequestTest, RejectsWrongTypesAndUnknownKeys) {
     const char* message;
   } cases[] = {
       {R"({"entrypoint": 1})", "entrypoint must be a string, got <class 'int'>"},
-      {R"({})",
-       "JobSubmitRequest.__init__() missing 1 required positional argument: 'entrypoint'"},
+      {R"({})", "JobSubmitRequest.__init__() missing 1 required positional argument: 'entrypoint'"},
       {R"({"entrypoint": "x", "bogus": 1})",
        "JobSubmitRequest.__init__() got an unexpected keyword argument 'bogus'"},
-      {R"({"entrypoint": "x", "runtime_env": []})", "runtime_env must be a dict, got <class 'list'>"},
+      {R"({"entrypoint": "x", "runtime_env": []})",
+       "runtime_env must be a dict, got <class 'list'>"},
       {R"({"entrypoint": "x", "metadata": {"a": 1}})",
        "metadata values must be strings, got <class 'int'>"},
       {R"({"entrypoint": "x", "entrypoint_num_cpus": "2"})",
@@ -140,9 +142,9 @@ TEST(JobSubmitRequestTest, GeneratedIdsUseRaysAlphabet) {
 }
 
 TEST_F(JobManagerTest, SuccessfulJobRunsInItsEnvAndLogs) {
-  auto id = jobs_->Submit(Request(
-      "echo \"A=$A\"; echo \"ADDR=$STRATA_ADDRESS\"; echo \"$STRATA_JOB_CONFIG_JSON\"",
-      Json::parse(R"({"env_vars": {"A": "from-env"}})"), "ok-1"));
+  auto id = jobs_->Submit(
+      Request("echo \"A=$A\"; echo \"ADDR=$STRATA_ADDRESS\"; echo \"$STRATA_JOB_CONFIG_JSON\"",
+              Json::parse(R"({"env_vars": {"A": "from-env"}})"), "ok-1"));
   ASSERT_TRUE(id) << id.error().ToString();
   EXPECT_EQ(*id, "ok-1");
   JobRecord job = WaitTerminal(*id);
@@ -191,8 +193,8 @@ TEST_F(JobManagerTest, InvalidEnvsAndMissingPackagesAreRefusedAtSubmission) {
   auto local = jobs_->Submit(Request("true", Json::parse(R"({"working_dir": "/tmp"})")));
   ASSERT_FALSE(local);
   EXPECT_NE(local.error().message.find("/tmp"), std::string::npos) << local.error().message;
-  auto missing = jobs_->Submit(Request(
-      "true", Json::parse(R"({"working_dir": "gcs://_strata_pkg_0123456789abcdef.zip"})")));
+  auto missing = jobs_->Submit(
+      Request("true", Json::parse(R"({"working_dir": "gcs://_strata_pkg_0123456789abcdef.zip"})")));
   ASSERT_FALSE(missing);
   EXPECT_EQ(missing.error().kind, ErrorKind::kValueError);
   EXPECT_NE(missing.error().message.find("does not exist"), std::string::npos);
@@ -289,6 +291,32 @@ TEST_F(JobManagerTest, JobsLeftRunningByADeadHeadAreFailedOnOpen) {
   EXPECT_NE(job->message.find("head stopped"), std::string::npos) << job->message;
   EXPECT_EQ(jobs_->Get("finished")->status, JobStatus::kSucceeded);
   EXPECT_EQ(jobs_->Logs("finished").value(), "done\n");
+}
+
+TEST_F(JobManagerTest, OpenKillsTheDriverOfAJobOrphanedByADeadHead) {
+  // A driver left behind by a head killed with SIGKILL: its own process
+  // group, STRATA_JOB_ID in its environment.
+  agent::CommandSpec spec{{"sh", "-c", "echo started; exec sleep 60"}};
+  spec.env = {{"STRATA_JOB_ID", "left-behind"}};
+  std::atomic<int> driver{0};
+  std::thread runner([&] {
+    agent::RunOptions options;
+    options.on_start = [&](int pid) { driver = pid; };
+    (void)agent::RunCommand(spec, options);
+  });
+  while (driver == 0) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  JobRecord orphan;
+  orphan.submission_id = "left-behind";
+  orphan.entrypoint = "sleep 60";
+  orphan.status = JobStatus::kRunning;
+  orphan.driver_pid = driver.load();
+  ASSERT_TRUE(db_->InsertJob(orphan));
+  Close();
+  auto started = std::chrono::steady_clock::now();
+  Open();
+  runner.join();  // RunCommand returns once the driver is gone
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(30));
+  EXPECT_EQ(jobs_->Get("left-behind")->status, JobStatus::kFailed);
 }
 
 TEST_F(JobManagerTest, ShutdownFailsRunningJobs) {

@@ -16,6 +16,7 @@
 
 #include "packaging/package.h"
 #include "util/digest.h"
+#include "util/scoped_env_testing.h"
 #include "util/temp_dir_testing.h"
 
 namespace strata::head {
@@ -50,29 +51,7 @@ void Age(const fs::path& dir) {
   }
 }
 
-// Restores an environment variable when the test ends.
-class ScopedEnv {
- public:
-  ScopedEnv(const char* name, const char* value) : name_(name) {
-    if (const char* old = std::getenv(name)) old_ = old;
-    if (value != nullptr) {
-      ::setenv(name, value, 1);
-    } else {
-      ::unsetenv(name);
-    }
-  }
-  ~ScopedEnv() {
-    if (old_) {
-      ::setenv(name_, old_->c_str(), 1);
-    } else {
-      ::unsetenv(name_);
-    }
-  }
-
- private:
-  const char* name_;
-  std::optional<std::string> old_;
-};
+using util::testing::ScopedEnv;
 
 class PackageServiceTest : public ::testing::Test {
  protected:

@@ -11,11 +11,15 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <string>
+#include <thread>
 #include <unordered_set>
 #include <utility>
 #include <vector>
@@ -34,8 +38,8 @@ namespace {
 // timestamp through localtime() (so the bytes depend on TZ), and streams every
 // entry with a data descriptor. Writing the format with zlib's deflate (and libdeflate's fast
 // CRC-32) gives full control of every byte, writes no data descriptors (like Python's zipfile on a
-// seekable file) and needs one read of each file: its CRC is patched into the local header
-// afterwards, in the buffer or with pwrite.
+// seekable file) and needs one read of each file: a local header, which carries the CRC, is
+// completed once its data has been read.
 
 constexpr std::uint32_t kMax32 = 0xFFFFFFFFu;
 constexpr std::uint16_t kMax16 = 0xFFFFu;
@@ -107,9 +111,13 @@ struct Record {
   bool zip64_local = false;     // Local header carries a zip64 extra field.
 };
 
+std::size_t LocalHeaderSize(const Record& r) {
+  return 30 + r.name.size() + (r.zip64_local ? 20 : 0);
+}
+
 std::string LocalHeader(const Record& r) {
   std::string h;
-  h.reserve(30 + r.name.size() + 20);
+  h.reserve(LocalHeaderSize(r));
   Put32(h, 0x04034b50);
   Put16(h, r.zip64_local ? kVersionZip64 : kVersionDefault);
   Put16(h, r.flags);
@@ -166,6 +174,58 @@ void AppendCentralRecord(std::string& cd, const Record& r) {
   cd += zip64;
 }
 
+// The central directory of `records` followed by the end records, for a file
+// whose local entries end at `cd_offset`.
+std::string CentralDirectory(const std::vector<Record>& records, std::uint64_t cd_offset) {
+  std::string out;
+  for (const Record& r : records) AppendCentralRecord(out, r);
+  const std::uint64_t cd_size = out.size();
+  const std::uint64_t count = records.size();
+  if (count >= kMax16 || cd_size >= kMax32 || cd_offset >= kMax32) {
+    const std::uint64_t zip64_eocd = cd_offset + cd_size;
+    Put32(out, 0x06064b50);
+    Put64(out, 44);  // Size of the rest of this record.
+    Put16(out, (3 << 8) | kVersionZip64);
+    Put16(out, kVersionZip64);
+    Put32(out, 0);
+    Put32(out, 0);
+    Put64(out, count);
+    Put64(out, count);
+    Put64(out, cd_size);
+    Put64(out, cd_offset);
+    Put32(out, 0x07064b50);  // Locator.
+    Put32(out, 0);
+    Put64(out, zip64_eocd);
+    Put32(out, 1);
+  }
+  Put32(out, 0x06054b50);
+  Put16(out, 0);
+  Put16(out, 0);
+  Put16(out, static_cast<std::uint16_t>(std::min<std::uint64_t>(count, kMax16)));
+  Put16(out, static_cast<std::uint16_t>(std::min<std::uint64_t>(count, kMax16)));
+  Put32(out, Clamp32(cd_size));
+  Put32(out, Clamp32(cd_offset));
+  Put16(out, 0);
+  return out;
+}
+
+Record DirectoryRecord(std::string name) {
+  Record r;
+  r.name = std::move(name);
+  r.flags = IsAscii(r.name) ? 0 : kFlagUtf8;
+  r.unix_mode = S_IFDIR | 0755;
+  return r;
+}
+
+Record FileRecord(std::string name, const PackageEntry& entry) {
+  Record r;
+  r.name = std::move(name);
+  r.flags = IsAscii(r.name) ? 0 : kFlagUtf8;
+  r.unix_mode = S_IFREG | (entry.executable ? 0755 : 0644);
+  r.uncompressed = entry.size;
+  return r;
+}
+
 Status ReadFull(int fd, char* data, std::size_t n, const std::filesystem::path& p,
                 std::size_t* got) {
   *got = 0;
@@ -179,6 +239,25 @@ Status ReadFull(int fd, char* data, std::size_t n, const std::filesystem::path& 
     *got += static_cast<std::size_t>(r);
   }
   return Status::Ok();
+}
+
+Status WriteAllAt(int fd, const char* data, std::size_t n, std::uint64_t offset,
+                  const std::filesystem::path& out) {
+  while (n > 0) {
+    ssize_t w = ::pwrite(fd, data, n, static_cast<off_t>(offset));
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      return ErrnoError("cannot write", out, errno);
+    }
+    data += w;
+    n -= static_cast<std::size_t>(w);
+    offset += static_cast<std::uint64_t>(w);
+  }
+  return Status::Ok();
+}
+
+Status Shrunk(const PackageEntry& entry) {
+  return util::IOError(Quote(entry.source) + " shrank while it was being archived");
 }
 
 class FdCloser {
@@ -196,63 +275,201 @@ class FdCloser {
   int fd_;
 };
 
-class ZipWriter {
+// Opens a listed file after checking that it still is a regular file of the
+// listed size.
+Result<int> OpenListedFile(const PackageEntry& entry) {
+  int fd = ::open(entry.source.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return ErrnoError("cannot open", entry.source, errno);
+  FdCloser closer(fd);
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) return ErrnoError("cannot stat", entry.source, errno);
+  if (!S_ISREG(st.st_mode)) {
+    return util::ValueError("package entry '" + entry.path +
+                            "' is not a regular file: " + Quote(entry.source));
+  }
+  const auto size = static_cast<std::uint64_t>(st.st_size);
+  if (size != entry.size) {
+    return util::IOError(Quote(entry.source) + " changed since it was listed (" +
+                         std::to_string(entry.size) + " -> " + std::to_string(size) + " bytes)");
+  }
+  return closer.release();
+}
+
+// A zip of stored entries, laid out before anything is read: each entry's
+// offset follows from the sizes of those before it. Worker threads take runs
+// of consecutive entries, read each run's files into one buffer behind their
+// headers and write it with one pwrite; a file larger than a run is streamed
+// through the buffer, its header (which carries the CRC) written last.
+class StoredZip {
  public:
-  ZipWriter(int fd, std::filesystem::path out, ZipMethod method)
-      : fd_(fd), out_(std::move(out)), method_(method), buf_(new char[kBufferSize]) {}
-  ~ZipWriter() {
+  StoredZip(int fd, std::filesystem::path out, ContentObserver* observer)
+      : fd_(fd), out_(std::move(out)), observer_(observer) {}
+
+  void AddDirectory(std::string name) { Add(DirectoryRecord(std::move(name)), nullptr, 0); }
+
+  void AddFile(std::string name, const PackageEntry& entry, std::size_t index) {
+    Record r = FileRecord(std::move(name), entry);
+    r.compressed = entry.size;
+    r.zip64_local = entry.size >= kMax32;
+    Add(std::move(r), &entry, index);
+  }
+
+  Status Write(unsigned threads) {
+    std::atomic<std::size_t> next{0};
+    std::mutex mu;
+    std::size_t failed_run = runs_.size();  // The first failing run, for a stable error.
+    std::optional<Error> error;
+    auto work = [&] {
+      std::unique_ptr<char[]> buffer(new char[kRunSize]);
+      for (std::size_t i = next++; i < runs_.size(); i = next++) {
+        {
+          std::lock_guard<std::mutex> lock(mu);
+          if (error) return;
+        }
+        Status s = WriteRun(runs_[i], buffer.get());
+        if (!s) {
+          std::lock_guard<std::mutex> lock(mu);
+          if (i < failed_run) {
+            failed_run = i;
+            error = std::move(s).error();
+          }
+          return;
+        }
+      }
+    };
+    unsigned count = threads != 0 ? threads : std::max(1u, std::thread::hardware_concurrency());
+    count = static_cast<unsigned>(std::min<std::size_t>(count, std::max<std::size_t>(1, runs_.size())));
+    std::vector<std::thread> pool;
+    for (unsigned t = 1; t < count; ++t) pool.emplace_back(work);
+    work();
+    for (std::thread& thread : pool) thread.join();
+    if (error) return std::move(*error);
+    const std::string tail = CentralDirectory(records_, size_);
+    return WriteAllAt(fd_, tail.data(), tail.size(), size_, out_);
+  }
+
+ private:
+  // Entries [begin, end) occupying [offset, offset + size) of the file.
+  struct Run {
+    std::size_t begin = 0;
+    std::size_t end = 0;
+    std::uint64_t offset = 0;
+    std::uint64_t size = 0;
+  };
+  struct Source {
+    const PackageEntry* entry = nullptr;  // nullptr for a directory.
+    std::size_t index = 0;                // In WriteZip's `entries`, for the observer.
+  };
+  // Large enough that syscalls are few, small enough to stay in cache while
+  // the data is checksummed and written.
+  static constexpr std::size_t kRunSize = 256 << 10;
+
+  void Add(Record r, const PackageEntry* entry, std::size_t index) {
+    r.offset = size_;
+    const std::uint64_t n = LocalHeaderSize(r) + r.compressed;
+    if (runs_.empty() || runs_.back().size + n > kRunSize) {
+      runs_.push_back({records_.size(), records_.size(), size_, 0});
+    }
+    runs_.back().end++;
+    runs_.back().size += n;
+    size_ += n;
+    records_.push_back(std::move(r));
+    sources_.push_back({entry, index});
+  }
+
+  Status WriteRun(const Run& run, char* buffer) {
+    if (run.size > kRunSize) return StreamFile(records_[run.begin], sources_[run.begin], buffer);
+    for (std::size_t i = run.begin; i < run.end; ++i) {
+      Record& r = records_[i];
+      char* at = buffer + (r.offset - run.offset);
+      if (const PackageEntry* entry = sources_[i].entry) {
+        char* data = at + LocalHeaderSize(r);
+        auto fd = OpenListedFile(*entry);
+        if (!fd) return std::move(fd).error();
+        FdCloser closer(*fd);
+        std::size_t got = 0;
+        if (auto s = ReadFull(*fd, data, r.uncompressed, entry->source, &got); !s) return s;
+        if (got < r.uncompressed) return Shrunk(*entry);
+        r.crc = entry->crc32 ? *entry->crc32 : libdeflate_crc32(0, data, got);
+        if (observer_) {
+          if (got > 0) observer_->Update(sources_[i].index, {data, got});
+          observer_->Finish(sources_[i].index);
+        }
+      }
+      const std::string header = LocalHeader(r);
+      std::memcpy(at, header.data(), header.size());
+    }
+    return WriteAllAt(fd_, buffer, run.size, run.offset, out_);
+  }
+
+  Status StreamFile(Record& r, const Source& source, char* buffer) {
+    const PackageEntry& entry = *source.entry;
+    auto fd = OpenListedFile(entry);
+    if (!fd) return std::move(fd).error();
+    FdCloser closer(*fd);
+    ::posix_fadvise(*fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+    std::uint64_t at = r.offset + LocalHeaderSize(r);
+    std::uint32_t crc = 0;
+    for (std::uint64_t remaining = r.uncompressed; remaining > 0;) {
+      const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(remaining, kRunSize));
+      std::size_t got = 0;
+      if (auto s = ReadFull(*fd, buffer, want, entry.source, &got); !s) return s;
+      if (got < want) return Shrunk(entry);
+      if (!entry.crc32) crc = libdeflate_crc32(crc, buffer, got);
+      if (observer_) observer_->Update(source.index, {buffer, got});
+      if (auto s = WriteAllAt(fd_, buffer, got, at, out_); !s) return s;
+      at += got;
+      remaining -= got;
+    }
+    if (observer_) observer_->Finish(source.index);
+    r.crc = entry.crc32.value_or(crc);
+    const std::string header = LocalHeader(r);
+    return WriteAllAt(fd_, header.data(), header.size(), r.offset, out_);
+  }
+
+  int fd_;
+  std::filesystem::path out_;
+  ContentObserver* observer_;
+  std::vector<Record> records_;
+  std::vector<Source> sources_;
+  std::vector<Run> runs_;
+  std::uint64_t size_ = 0;  // Of the local entries so far: where the next one goes.
+};
+
+// A zip of deflated entries, written in order through a buffer: a file's
+// compressed size is known only once it is compressed, so its header is
+// patched afterwards (in the buffer, or with pwrite).
+class DeflatedZip {
+ public:
+  DeflatedZip(int fd, std::filesystem::path out, ContentObserver* observer)
+      : fd_(fd), out_(std::move(out)), observer_(observer), buf_(new char[kBufferSize]) {}
+  ~DeflatedZip() {
     if (zstream_ready_) deflateEnd(&zs_);
   }
 
   Status AddDirectory(std::string name) {
-    Record r;
-    r.name = std::move(name);
-    r.flags = IsAscii(r.name) ? 0 : kFlagUtf8;
-    r.unix_mode = S_IFDIR | 0755;
+    Record r = DirectoryRecord(std::move(name));
     r.offset = Position();
     if (auto s = Append(LocalHeader(r)); !s) return s;
     records_.push_back(std::move(r));
     return Status::Ok();
   }
 
-  Status AddFile(std::string name, const PackageEntry& entry) {
-    int fd = ::open(entry.source.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return ErrnoError("cannot open", entry.source, errno);
-    FdCloser closer(fd);
-    struct stat st {};
-    if (::fstat(fd, &st) != 0) return ErrnoError("cannot stat", entry.source, errno);
-    if (!S_ISREG(st.st_mode)) {
-      return util::ValueError("package entry '" + entry.path +
-                              "' is not a regular file: " + Quote(entry.source));
-    }
-    const auto size = static_cast<std::uint64_t>(st.st_size);
-    if (size != entry.size) {
-      return util::IOError(Quote(entry.source) + " changed since it was listed (" +
-                           std::to_string(entry.size) + " -> " + std::to_string(size) + " bytes)");
-    }
-    ::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-
-    Record r;
-    r.name = std::move(name);
-    r.flags = IsAscii(r.name) ? 0 : kFlagUtf8;
-    r.unix_mode = S_IFREG | (entry.executable ? 0755 : 0644);
-    r.uncompressed = size;
+  Status AddFile(std::string name, const PackageEntry& entry, std::size_t index) {
+    auto fd = OpenListedFile(entry);
+    if (!fd) return std::move(fd).error();
+    FdCloser closer(*fd);
+    ::posix_fadvise(*fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+    Record r = FileRecord(std::move(name), entry);
     r.offset = Position();
-    if (method_ == ZipMethod::kStored) {
-      r.compressed = size;
-      r.zip64_local = size >= kMax32;
-    } else {
-      r.method = kMethodDeflate;
-      if (auto s = InitDeflate(); !s) return s;
-      // Decided before compressing, from the worst case, because the header
-      // is written first and must keep its length when patched.
-      r.zip64_local = size >= kMax32 || deflateBound(&zs_, size) >= kMax32;
-    }
+    r.method = kMethodDeflate;
+    if (auto s = InitDeflate(); !s) return s;
+    // Decided before compressing, from the worst case, because the header
+    // is written first and must keep its length when patched.
+    r.zip64_local = entry.size >= kMax32 || deflateBound(&zs_, entry.size) >= kMax32;
     if (auto s = Append(LocalHeader(r)); !s) return s;
     const std::uint64_t data_start = Position();
-    auto s = method_ == ZipMethod::kStored ? CopyStored(fd, entry, size, &r.crc)
-                                           : CopyDeflated(fd, entry, size, &r.crc);
-    if (!s) return s;
+    if (auto s = CopyDeflated(*fd, entry, index, &r.crc); !s) return s;
     r.compressed = Position() - data_start;
     if (!r.zip64_local && r.compressed >= kMax32) {
       return util::IOError("compressed data of " + Quote(entry.source) + " exceeds 4 GiB");
@@ -263,74 +480,28 @@ class ZipWriter {
   }
 
   Status Finish() {
-    const std::uint64_t cd_offset = Position();
-    std::string cd;
-    for (const Record& r : records_) {
-      AppendCentralRecord(cd, r);
-      if (cd.size() >= kBufferSize) {
-        if (auto s = Append(cd); !s) return s;
-        cd.clear();
-      }
-    }
-    if (auto s = Append(cd); !s) return s;
-    const std::uint64_t cd_size = Position() - cd_offset;
-    const std::uint64_t count = records_.size();
-    std::string tail;
-    if (count >= kMax16 || cd_size >= kMax32 || cd_offset >= kMax32) {
-      const std::uint64_t zip64_eocd = Position();
-      Put32(tail, 0x06064b50);
-      Put64(tail, 44);  // Size of the rest of this record.
-      Put16(tail, (3 << 8) | kVersionZip64);
-      Put16(tail, kVersionZip64);
-      Put32(tail, 0);
-      Put32(tail, 0);
-      Put64(tail, count);
-      Put64(tail, count);
-      Put64(tail, cd_size);
-      Put64(tail, cd_offset);
-      Put32(tail, 0x07064b50);  // Locator.
-      Put32(tail, 0);
-      Put64(tail, zip64_eocd);
-      Put32(tail, 1);
-    }
-    Put32(tail, 0x06054b50);
-    Put16(tail, 0);
-    Put16(tail, 0);
-    Put16(tail, static_cast<std::uint16_t>(std::min<std::uint64_t>(count, kMax16)));
-    Put16(tail, static_cast<std::uint16_t>(std::min<std::uint64_t>(count, kMax16)));
-    Put32(tail, Clamp32(cd_size));
-    Put32(tail, Clamp32(cd_offset));
-    Put16(tail, 0);
-    if (auto s = Append(tail); !s) return s;
+    if (auto s = Append(CentralDirectory(records_, Position())); !s) return s;
     return Flush();
   }
 
  private:
   std::uint64_t Position() const { return flushed_ + buf_len_; }
 
-  Status WriteAll(const char* data, std::size_t n) {
-    while (n > 0) {
-      ssize_t w = ::write(fd_, data, n);
-      if (w < 0) {
-        if (errno == EINTR) continue;
-        return ErrnoError("cannot write", out_, errno);
-      }
-      data += w;
-      n -= static_cast<std::size_t>(w);
-      flushed_ += static_cast<std::uint64_t>(w);
-    }
-    return Status::Ok();
-  }
-
   Status Flush() {
-    std::size_t n = std::exchange(buf_len_, 0);
-    return WriteAll(buf_.get(), n);
+    const std::size_t n = std::exchange(buf_len_, 0);
+    if (auto s = WriteAllAt(fd_, buf_.get(), n, flushed_, out_); !s) return s;
+    flushed_ += n;
+    return Status::Ok();
   }
 
   Status Append(std::string_view bytes) {
     if (buf_len_ + bytes.size() > kBufferSize) {
       if (auto s = Flush(); !s) return s;
-      if (bytes.size() > kBufferSize) return WriteAll(bytes.data(), bytes.size());
+      if (bytes.size() > kBufferSize) {
+        if (auto s = WriteAllAt(fd_, bytes.data(), bytes.size(), flushed_, out_); !s) return s;
+        flushed_ += bytes.size();
+        return Status::Ok();
+      }
     }
     std::memcpy(buf_.get() + buf_len_, bytes.data(), bytes.size());
     buf_len_ += bytes.size();
@@ -339,50 +510,22 @@ class ZipWriter {
 
   // Overwrites bytes at absolute `offset`, on disk and/or still in the buffer.
   Status PatchAt(std::uint64_t offset, std::string_view bytes) {
-    std::size_t done = 0;
-    while (offset + done < flushed_ && done < bytes.size()) {
-      const std::size_t n = static_cast<std::size_t>(
-          std::min<std::uint64_t>(bytes.size() - done, flushed_ - offset - done));
-      ssize_t w = ::pwrite(fd_, bytes.data() + done, n, static_cast<off_t>(offset + done));
-      if (w < 0) {
-        if (errno == EINTR) continue;
-        return ErrnoError("cannot write", out_, errno);
-      }
-      done += static_cast<std::size_t>(w);
+    std::size_t on_disk = 0;
+    if (offset < flushed_) {
+      on_disk = static_cast<std::size_t>(std::min<std::uint64_t>(bytes.size(), flushed_ - offset));
+      if (auto s = WriteAllAt(fd_, bytes.data(), on_disk, offset, out_); !s) return s;
     }
-    if (done < bytes.size()) {
-      std::memcpy(buf_.get() + (offset + done - flushed_), bytes.data() + done,
-                  bytes.size() - done);
+    if (on_disk < bytes.size()) {
+      std::memcpy(buf_.get() + (offset + on_disk - flushed_), bytes.data() + on_disk,
+                  bytes.size() - on_disk);
     }
     return Status::Ok();
   }
 
-  // Reads straight into the output buffer: one copy per byte. A CRC the
-  // caller already computed (BuildManifest) is used instead of a second pass.
-  Status CopyStored(int fd, const PackageEntry& entry, std::uint64_t size, std::uint32_t* crc) {
-    std::uint32_t c = 0;
-    std::uint64_t remaining = size;
-    while (remaining > 0) {
-      if (buf_len_ == kBufferSize) {
-        if (auto s = Flush(); !s) return s;
-      }
-      const std::size_t want =
-          static_cast<std::size_t>(std::min<std::uint64_t>(remaining, kBufferSize - buf_len_));
-      std::size_t got = 0;
-      if (auto s = ReadFull(fd, buf_.get() + buf_len_, want, entry.source, &got); !s) return s;
-      if (got < want) return Shrunk(entry);
-      if (!entry.crc32) c = libdeflate_crc32(c, buf_.get() + buf_len_, got);
-      buf_len_ += got;
-      remaining -= got;
-    }
-    *crc = entry.crc32.value_or(c);
-    return Status::Ok();
-  }
-
-  Status CopyDeflated(int fd, const PackageEntry& entry, std::uint64_t size, std::uint32_t* crc) {
+  Status CopyDeflated(int fd, const PackageEntry& entry, std::size_t index, std::uint32_t* crc) {
     if (!input_) input_.reset(new char[kDeflateInputSize]);
     std::uint32_t c = 0;
-    std::uint64_t remaining = size;
+    std::uint64_t remaining = entry.size;
     while (true) {
       std::size_t got = 0;
       const std::size_t want =
@@ -391,6 +534,7 @@ class ZipWriter {
         if (auto s = ReadFull(fd, input_.get(), want, entry.source, &got); !s) return s;
         if (got < want) return Shrunk(entry);
         c = libdeflate_crc32(c, input_.get(), got);
+        if (observer_) observer_->Update(index, {input_.get(), got});
         remaining -= got;
       }
       const int flush = remaining == 0 ? Z_FINISH : Z_NO_FLUSH;
@@ -410,7 +554,8 @@ class ZipWriter {
       } while (zs_.avail_out == 0 || (flush == Z_FINISH && rc != Z_STREAM_END));
       if (flush == Z_FINISH) break;
     }
-    *crc = static_cast<std::uint32_t>(c);
+    if (observer_) observer_->Finish(index);
+    *crc = c;
     return Status::Ok();
   }
 
@@ -429,13 +574,9 @@ class ZipWriter {
     return Status::Ok();
   }
 
-  static Status Shrunk(const PackageEntry& entry) {
-    return util::IOError(Quote(entry.source) + " shrank while it was being archived");
-  }
-
   int fd_;
   std::filesystem::path out_;
-  ZipMethod method_;
+  ContentObserver* observer_;
   std::unique_ptr<char[]> buf_;
   std::size_t buf_len_ = 0;
   std::uint64_t flushed_ = 0;  // Bytes written to fd_, i.e. the buffer's file offset.
@@ -479,6 +620,38 @@ bool EndsWith(std::string_view s, std::string_view suffix) {
   return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
 }
 
+Status WriteStored(int fd, const std::filesystem::path& out,
+                   const std::vector<PackageEntry>& entries, const std::string& prefix,
+                   const ZipOptions& options) {
+  StoredZip zip(fd, out, options.observer);
+  if (!prefix.empty()) zip.AddDirectory(prefix);
+  for (std::size_t i = 0; i < entries.size(); ++i) {
+    const PackageEntry& e = entries[i];
+    if (e.type == EntryType::kDirectory) {
+      zip.AddDirectory(prefix + e.path + "/");
+    } else {
+      zip.AddFile(prefix + e.path, e, i);
+    }
+  }
+  return zip.Write(options.threads);
+}
+
+Status WriteDeflated(int fd, const std::filesystem::path& out,
+                     const std::vector<PackageEntry>& entries, const std::string& prefix,
+                     const ZipOptions& options) {
+  DeflatedZip zip(fd, out, options.observer);
+  if (!prefix.empty()) {
+    if (auto s = zip.AddDirectory(prefix); !s) return s;
+  }
+  for (std::size_t i = 0; i < entries.size(); ++i) {
+    const PackageEntry& e = entries[i];
+    Status s = e.type == EntryType::kDirectory ? zip.AddDirectory(prefix + e.path + "/")
+                                               : zip.AddFile(prefix + e.path, e, i);
+    if (!s) return s;
+  }
+  return zip.Finish();
+}
+
 }  // namespace
 
 Status WriteZip(const std::vector<PackageEntry>& entries, const std::filesystem::path& out,
@@ -514,16 +687,10 @@ Status WriteZip(const std::vector<PackageEntry>& entries, const std::filesystem:
     return s;
   };
 
-  ZipWriter writer(fd, out, options.method);
-  if (!prefix.empty()) {
-    if (auto s = writer.AddDirectory(prefix); !s) return fail(std::move(s));
-  }
-  for (const PackageEntry& e : entries) {
-    Status s = e.type == EntryType::kDirectory ? writer.AddDirectory(prefix + e.path + "/")
-                                               : writer.AddFile(prefix + e.path, e);
-    if (!s) return fail(std::move(s));
-  }
-  if (auto s = writer.Finish(); !s) return fail(std::move(s));
+  Status written = options.method == ZipMethod::kStored
+                       ? WriteStored(fd, out, entries, prefix, options)
+                       : WriteDeflated(fd, out, entries, prefix, options);
+  if (!written) return fail(std::move(written));
   // mkstemp creates 0600; published archives are ordinary readable files.
   if (::fchmod(fd, 0644) != 0) return fail(ErrnoError("cannot chmod", tmp, errno));
   if (options.durability == Durability::kFsync && ::fsync(fd) != 0) {

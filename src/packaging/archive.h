@@ -15,6 +15,11 @@
 //                                                     or 4 GiB
 //   [end of central directory]
 //
+// Stored entries are written by several threads at once: every entry's offset follows from the
+// listed sizes and name lengths, so each thread reads a run of files, computes their CRC-32 and
+// puts headers and data at their final offsets with pwrite. The bytes do not depend on the
+// number of threads. Deflated entries are written in order by the calling thread.
+//
 // The file is written to a hidden temporary sibling ".<name>.tmp-XXXXXX" and
 // renamed onto `out` once complete, so `out` is either absent, the previous
 // file, or the complete new one; the temporary is removed on any error.
@@ -52,6 +57,17 @@ enum class ZipMethod { kStored, kDeflate };
 // that keep it across a machine crash.
 enum class Durability { kNone, kFsync };
 
+// Sees the bytes of each file while WriteZip archives it, so that a caller can digest the content
+// in the same read. For each file entry, one thread calls Update(i, ...) with its blocks in order
+// (none for an empty file), then Finish(i), and finishes that file before starting another.
+// Different files are in progress on different threads at once.
+class ContentObserver {
+ public:
+  virtual ~ContentObserver() = default;
+  virtual void Update(std::size_t index, std::string_view block) = 0;
+  virtual void Finish(std::size_t index) = 0;
+};
+
 struct ZipOptions {
   ZipMethod method = ZipMethod::kStored;
   // When non-empty, every entry is placed under this folder, as Ray packages
@@ -60,12 +76,17 @@ struct ZipOptions {
   // component, no "/".
   std::string top_level_dir;
   Durability durability = Durability::kNone;
+  // Threads writing stored entries (0: one per core).
+  unsigned threads = 0;
+  // Indices are those of `entries`; not owned, outlives the call.
+  ContentObserver* observer = nullptr;
 };
 
 // Writes `entries` in the given order (callers sort them). Files are read from
-// `source`; their current size must equal `size` (a difference means the file
-// changed after it was listed and hashed). Errors: ValueError for invalid or
-// duplicate paths, IOError for filesystem failures.
+// `source`, once each; their current size must equal `size` (a difference means
+// the file changed after it was listed and hashed). A known `crc32` is trusted
+// instead of being recomputed. Errors: ValueError for invalid or duplicate
+// paths, IOError for filesystem failures.
 util::Status WriteZip(const std::vector<PackageEntry>& entries, const std::filesystem::path& out,
                       const ZipOptions& options = {});
 

@@ -11,6 +11,8 @@
 #include <optional>
 #include <string>
 
+#include "util/scoped_env_testing.h"
+
 namespace strata::packaging {
 namespace {
 
@@ -180,35 +182,7 @@ TEST(ParseAwsCredentialsFile, PicksTheProfile) {
   EXPECT_FALSE(ParseAwsCredentialsFile(text, "absent").has_value());
 }
 
-// Sets environment variables for one test and restores them afterwards.
-class ScopedEnv {
- public:
-  ScopedEnv(std::initializer_list<std::pair<const char*, std::optional<std::string>>> vars) {
-    for (const auto& [name, value] : vars) {
-      const char* old = getenv(name);
-      saved_[name] = old ? std::optional<std::string>(old) : std::nullopt;
-      if (value) {
-        setenv(name, value->c_str(), 1);
-      } else {
-        unsetenv(name);
-      }
-    }
-  }
-  ScopedEnv(const ScopedEnv&) = delete;
-  ScopedEnv& operator=(const ScopedEnv&) = delete;
-  ~ScopedEnv() {
-    for (const auto& [name, value] : saved_) {
-      if (value) {
-        setenv(name.c_str(), value->c_str(), 1);
-      } else {
-        unsetenv(name.c_str());
-      }
-    }
-  }
-
- private:
-  std::map<std::string, std::optional<std::string>> saved_;
-};
+using util::testing::ScopedEnv;
 
 class LoadAwsCredentialsTest : public ::testing::Test {
  protected:

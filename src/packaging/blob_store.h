@@ -64,7 +64,7 @@ class BlobStore {
 
   struct PackageInfo {
     std::string name;
-    std::uint64_t size = 0;                     // archive bytes
+    std::uint64_t size = 0;                    // archive bytes
     std::filesystem::file_time_type modified;  // when it was stored
   };
   // Every stored package, sorted by name.

@@ -28,6 +28,8 @@
 #include <thread>
 #include <vector>
 
+#include "util/scoped_env_testing.h"
+
 namespace strata::packaging {
 namespace {
 
@@ -202,36 +204,7 @@ int UnusedPort() {
   return ntohs(addr.sin_port);
 }
 
-// Sets (or, with nullopt, unsets) environment variables; restores them when destroyed.
-class ScopedEnv {
- public:
-  ScopedEnv() = default;
-  ScopedEnv(const ScopedEnv&) = delete;
-  ScopedEnv& operator=(const ScopedEnv&) = delete;
-  ~ScopedEnv() {
-    for (const auto& [name, value] : saved_) {
-      if (value) {
-        setenv(name.c_str(), value->c_str(), 1);
-      } else {
-        unsetenv(name.c_str());
-      }
-    }
-  }
-  void Set(const std::string& name, const std::optional<std::string>& value) {
-    if (!saved_.contains(name)) {
-      const char* old = getenv(name.c_str());
-      saved_[name] = old ? std::optional<std::string>(old) : std::nullopt;
-    }
-    if (value) {
-      setenv(name.c_str(), value->c_str(), 1);
-    } else {
-      unsetenv(name.c_str());
-    }
-  }
-
- private:
-  std::map<std::string, std::optional<std::string>> saved_;
-};
+using util::testing::ScopedEnv;
 
 // A server child process: stdout is a pipe read for the readiness line,
 // stderr goes to a log file. Killed (SIGTERM, then SIGKILL) on destruction.

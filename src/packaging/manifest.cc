@@ -70,7 +70,7 @@ struct FileDigests {
 util::Result<FileDigests> DigestFile(const std::filesystem::path& path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return util::IOError("cannot read " + path.string() + ": " + std::strerror(errno));
-  DigestContext ctx = NewSha256();
+  Sha256Stream sha;
   std::uint32_t crc = 0;
   // One buffer per thread: allocating (and zeroing) it per file cost more
   // than hashing the small files of a typical package.
@@ -84,14 +84,24 @@ util::Result<FileDigests> DigestFile(const std::filesystem::path& path) {
       return util::IOError("cannot read " + path.string() + ": " + std::strerror(err));
     }
     if (n == 0) break;
-    EVP_DigestUpdate(ctx.get(), buffer.get(), static_cast<size_t>(n));
+    sha.Update({buffer.get(), static_cast<size_t>(n)});
     crc = libdeflate_crc32(crc, buffer.get(), static_cast<size_t>(n));
   }
   ::close(fd);
-  return FileDigests{Finish(ctx.get()), crc};
+  return FileDigests{sha.HexDigest(), crc};
 }
 
 }  // namespace
+
+Sha256Stream::Sha256Stream() : ctx_(NewSha256().release(), &EVP_MD_CTX_free) {}
+
+void Sha256Stream::Update(std::string_view block) {
+  EVP_DigestUpdate(ctx_.get(), block.data(), block.size());
+}
+
+std::string Sha256Stream::HexDigest() {
+  return Finish(ctx_.get());
+}
 
 util::Result<std::string> Sha256File(const std::filesystem::path& path) {
   auto digests = DigestFile(path);
@@ -188,24 +198,42 @@ util::Json Manifest::ToJson() const {
   return util::Json::object({{"entries", std::move(list)}});
 }
 
-util::Result<Manifest> BuildManifest(std::vector<PackageEntry>& entries,
-                                     std::string_view top_level_dir, unsigned threads) {
+util::Result<Manifest> ManifestFromDigests(const std::vector<PackageEntry>& entries,
+                                           std::string_view top_level_dir,
+                                           std::vector<std::string> sha256) {
   std::string prefix = top_level_dir.empty() ? "" : std::string(top_level_dir) + "/";
   std::vector<ManifestEntry> out(entries.size());
+  for (size_t i = 0; i < entries.size(); ++i) {
+    const PackageEntry& in = entries[i];
+    ManifestEntry& e = out[i];
+    e.path = prefix + in.path;
+    e.type = in.type;
+    if (in.type != EntryType::kFile) continue;
+    e.executable = in.executable;
+    e.size = in.size;
+    e.sha256 = std::move(sha256[i]);
+  }
+  if (!prefix.empty()) {
+    // The top-level folder itself is an entry only when the package is empty.
+    if (out.empty()) out.push_back({std::string(top_level_dir), EntryType::kDirectory});
+  }
+  std::sort(out.begin(), out.end(),
+            [](const ManifestEntry& a, const ManifestEntry& b) { return a.path < b.path; });
+  return Manifest::FromEntries(std::move(out));
+}
+
+util::Result<Manifest> BuildManifest(std::vector<PackageEntry>& entries,
+                                     std::string_view top_level_dir, unsigned threads) {
+  std::vector<std::string> sha256(entries.size());
   std::vector<std::optional<util::Error>> errors(entries.size());
   std::atomic<size_t> next{0};
   auto work = [&] {
     for (size_t i = next++; i < entries.size(); i = next++) {
       PackageEntry& in = entries[i];
-      ManifestEntry& e = out[i];
-      e.path = prefix + in.path;
-      e.type = in.type;
       if (in.type != EntryType::kFile) continue;
-      e.executable = in.executable;
-      e.size = in.size;
       auto digests = DigestFile(in.source);
       if (digests) {
-        e.sha256 = std::move(digests->sha256);
+        sha256[i] = std::move(digests->sha256);
         in.crc32 = digests->crc32;
       } else {
         errors[i] = std::move(digests).error();
@@ -221,13 +249,7 @@ util::Result<Manifest> BuildManifest(std::vector<PackageEntry>& entries,
   for (auto& error : errors) {
     if (error) return std::move(*error);
   }
-  if (!prefix.empty()) {
-    // The top-level folder itself is an entry only when the package is empty.
-    if (out.empty()) out.push_back({std::string(top_level_dir), EntryType::kDirectory});
-  }
-  std::sort(out.begin(), out.end(),
-            [](const ManifestEntry& a, const ManifestEntry& b) { return a.path < b.path; });
-  return Manifest::FromEntries(std::move(out));
+  return ManifestFromDigests(entries, top_level_dir, std::move(sha256));
 }
 
 }  // namespace strata::packaging

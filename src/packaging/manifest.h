@@ -22,6 +22,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -29,6 +30,8 @@
 #include "packaging/entry.h"
 #include "util/pyjson.h"
 #include "util/result.h"
+
+struct evp_md_ctx_st;  // OpenSSL's EVP_MD_CTX
 
 namespace strata::packaging {
 
@@ -63,6 +66,13 @@ class Manifest {
   std::string digest_;
 };
 
+// The manifest of `entries` (sorted, as WalkPackageTree returns them) whose files' SHA-256 hex
+// digests are already known: sha256[i] is that of entries[i] (ignored for directories). When
+// `top_level_dir` is non-empty every path is placed under it, as in the archive.
+util::Result<Manifest> ManifestFromDigests(const std::vector<PackageEntry>& entries,
+                                           std::string_view top_level_dir,
+                                           std::vector<std::string> sha256);
+
 // Hashes every file of `entries` (sorted, as WalkPackageTree returns them),
 // using up to `threads` threads (0: one per core), and records each file's
 // CRC-32 in its entry for the archive writer. When `top_level_dir` is
@@ -70,6 +80,19 @@ class Manifest {
 // IOError naming a file that cannot be read.
 util::Result<Manifest> BuildManifest(std::vector<PackageEntry>& entries,
                                      std::string_view top_level_dir = "", unsigned threads = 0);
+
+// SHA-256 of bytes fed block by block: a file's content hash, computed while something else
+// reads the file (CreatePackageArchive hashes what the archive writer reads).
+class Sha256Stream {
+ public:
+  Sha256Stream();
+  void Update(std::string_view block);
+  // Lowercase hex of everything fed so far; the stream is then spent.
+  std::string HexDigest();
+
+ private:
+  std::unique_ptr<evp_md_ctx_st, void (*)(evp_md_ctx_st*)> ctx_;
+};
 
 // SHA-256 of a file's bytes, lowercase hex.
 util::Result<std::string> Sha256File(const std::filesystem::path& path);

@@ -60,8 +60,9 @@ util::Result<LocalPackage> PrepareLocalPackage(const std::filesystem::path& dir,
 
 util::Status WritePackageArchive(const LocalPackage& package, const std::filesystem::path& out);
 
-// PrepareLocalPackage + WritePackageArchive with hashing and archiving
-// running at the same time; `out` is removed if either fails.
+// PrepareLocalPackage + WritePackageArchive in one read of each file: the
+// archive writer's threads hash what they archive. On failure `out` is left
+// as it was, except that it is removed if the manifest cannot be built.
 util::Result<LocalPackage> CreatePackageArchive(const std::filesystem::path& dir,
                                                 const PackageOptions& options,
                                                 const std::filesystem::path& out);

@@ -36,9 +36,7 @@ class PackageSink {
 class BlobStoreSink : public PackageSink {
  public:
   explicit BlobStoreSink(BlobStore& store) : store_(store) {}
-  util::Result<bool> HasPackage(std::string_view name) override {
-    return store_.HasPackage(name);
-  }
+  util::Result<bool> HasPackage(std::string_view name) override { return store_.HasPackage(name); }
   util::Status PutPackageArchive(std::string_view name,
                                  const std::filesystem::path& archive) override {
     return store_.PutPackageArchive(name, archive);

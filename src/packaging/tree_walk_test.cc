@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "util/scoped_env_testing.h"
 #include "util/temp_dir_testing.h"
 
 namespace strata::packaging {
@@ -189,31 +190,7 @@ TEST(TreeWalkTest, IgnoreFilesApplyOnlyToTheirSubtree) {
   EXPECT_EQ(Walk(root), (Strings{"a/.gitignore", "a/b/x", "m.o", "x", "y/f"}));
 }
 
-// Sets or unsets an environment variable for the scope and restores the old value after.
-class ScopedEnv {
- public:
-  ScopedEnv(const char* name, const char* value) : name_(name) {
-    if (const char* old = std::getenv(name)) old_ = old;
-    if (value != nullptr) {
-      ::setenv(name, value, 1);
-    } else {
-      ::unsetenv(name);
-    }
-  }
-  ~ScopedEnv() {
-    if (old_) {
-      ::setenv(name_, old_->c_str(), 1);
-    } else {
-      ::unsetenv(name_);
-    }
-  }
-  ScopedEnv(const ScopedEnv&) = delete;
-  ScopedEnv& operator=(const ScopedEnv&) = delete;
-
- private:
-  const char* name_;
-  std::optional<std::string> old_;
-};
+using util::testing::ScopedEnv;
 
 constexpr const char* kOverrideDefaults = "STRATA_OVERRIDE_RUNTIME_ENV_DEFAULT_EXCLUDES";
 constexpr const char* kIgnoreGitignore = "STRATA_RUNTIME_ENV_IGNORE_GITIGNORE";

@@ -3,8 +3,8 @@
 #include <signal.h>
 #include <unistd.h>
 
-#include <fstream>
 #include <cerrno>
+#include <fstream>
 #include <iterator>
 #include <string>
 
