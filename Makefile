@@ -31,6 +31,7 @@ asan-test: build-asan
 
 e2e-test: build
 	STRATA_BIN=$(abspath $(BUILD))/strata bash tests/e2e/run.sh
+	BUILD=$(abspath $(BUILD)) bash tests/python/run.sh
 
 test: unit-test asan-test e2e-test
 

@@ -11,6 +11,7 @@ packages=(
   libcurl4-openssl-dev libarchive-dev libssl-dev zlib1g-dev libdeflate-dev
   libsqlite3-dev libcpp-httplib-dev libspdlog-dev libfmt-dev
   clang-format python3 python3-yaml openmpi-bin curl
+  pybind11-dev python3-dev python3-cloudpickle
 )
 
 missing=()

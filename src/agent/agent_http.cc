@@ -39,18 +39,83 @@ util::Result<model::RuntimeEnvConfig> ConfigFrom(const Json& body) {
   return model::RuntimeEnvConfig::FromJson(config);
 }
 
-Json HandleGetOrCreate(EnvManager& manager, const Json& body) {
+// The fields /get_or_create_runtime_env and /lease_worker share.
+util::Result<CreateRequest> CreateRequestFrom(const Json& body) {
   CreateRequest request;
   request.serialized_env = body.value("serialized_runtime_env", "{}");
   request.job_id = body.value("job_id", "");
   request.source_process = body.value("source_process", "");
   auto config = ConfigFrom(body);
-  if (!config) return StatusReply(config.error());
+  if (!config) return std::move(config).error();
   request.config = *config;
-  auto context = manager.GetOrCreate(request);
+  return request;
+}
+
+Json HandleGetOrCreate(EnvManager& manager, const Json& body) {
+  auto request = CreateRequestFrom(body);
+  if (!request) return StatusReply(request.error());
+  auto context = manager.GetOrCreate(*request);
   Json reply = StatusReply(context ? util::Status() : util::Status(context.error()));
   reply["serialized_runtime_env_context"] = context ? util::DumpsSorted(context->ToJson()) : "";
   return reply;
+}
+
+util::Error NoPool() {
+  return util::ValueError("this node agent serves no worker pool");
+}
+
+Json HandleLease(WorkerPool* pool, const Json& body) {
+  auto lease = [&]() -> util::Result<WorkerLease> {
+    if (pool == nullptr) return NoPool();
+    auto create = CreateRequestFrom(body);
+    if (!create) return std::move(create).error();
+    LeaseRequest request;
+    request.job_id = create->job_id;
+    request.serialized_env = create->serialized_env;
+    request.config = create->config;
+    if (body.contains("dedicated") && !body["dedicated"].is_boolean()) {
+      return util::TypeError("'dedicated' must be a boolean");
+    }
+    request.dedicated = body.value("dedicated", false);
+    if (body.contains("driver_pid") && !body["driver_pid"].is_number_integer()) {
+      return util::TypeError("'driver_pid' must be an integer");
+    }
+    request.driver_pid = body.value("driver_pid", 0);
+    return pool->Lease(request);
+  }();
+  Json reply = StatusReply(lease ? util::Status() : util::Status(lease.error()));
+  reply["worker_id"] = lease ? lease->worker_id : "";
+  reply["socket_path"] = lease ? lease->socket_path.string() : "";
+  reply["pid"] = lease ? lease->pid : 0;
+  reply["node_id"] = lease ? lease->node_id : "";
+  return reply;
+}
+
+Json HandleReturn(WorkerPool* pool, const Json& body) {
+  if (pool == nullptr) return StatusReply(NoPool());
+  if (body.contains("kill") && !body["kill"].is_boolean()) {
+    return StatusReply(util::TypeError("'kill' must be a boolean"));
+  }
+  ReturnDisposition disposition =
+      body.value("kill", false) ? ReturnDisposition::kKill : ReturnDisposition::kIdle;
+  return StatusReply(pool->Return(body.value("worker_id", ""), disposition));
+}
+
+Json WorkersJson(const WorkerPool* pool) {
+  Json workers = Json::array();
+  if (pool == nullptr) return Json::object({{"workers", workers}});
+  for (const WorkerInfo& w : pool->Workers()) {
+    workers.push_back(Json::object({{"worker_id", w.worker_id},
+                                    {"pid", w.pid},
+                                    {"job_id", w.job_id},
+                                    {"env_id", w.env_id},
+                                    {"dedicated", w.dedicated},
+                                    {"leased", w.leased},
+                                    {"started_ms", w.started_ms},
+                                    {"last_used_ms", w.last_used_ms},
+                                    {"leases", w.leases}}));
+  }
+  return Json::object({{"workers", workers}});
 }
 
 }  // namespace
@@ -100,7 +165,8 @@ struct AgentServer::Impl {
   int port = 0;
 };
 
-AgentServer::AgentServer(EnvManager& manager) : impl_(std::make_unique<Impl>()) {
+AgentServer::AgentServer(EnvManager& manager, WorkerPool* workers)
+    : impl_(std::make_unique<Impl>()) {
   impl_->manager = &manager;
   // Clients often send headers and body in two writes; without NODELAY the
   // reply waits for a delayed ACK (~40 ms per request).
@@ -139,6 +205,9 @@ AgentServer::AgentServer(EnvManager& manager) : impl_(std::make_unique<Impl>()) 
     reply["evicted"] = m.GarbageCollect(max_bytes);
     return reply;
   });
+  json_route("/lease_worker", [workers](const Json& body) { return HandleLease(workers, body); });
+  json_route("/return_worker", [workers](const Json& body) { return HandleReturn(workers, body); });
+  json_route("/list_workers", [workers](const Json&) { return WorkersJson(workers); });
   impl_->server.Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
     res.set_content(util::DumpsSorted(Json::object({{"pid", ::getpid()}})), "application/json");
   });
@@ -245,6 +314,36 @@ util::Status AgentClient::Retry(const std::string& id) {
 
 util::Result<Json> AgentClient::GarbageCollect(std::uint64_t max_bytes) {
   return Post("/gc", Json::object({{"max_bytes", max_bytes}}));
+}
+
+util::Result<WorkerLease> AgentClient::Lease(const LeaseRequest& request) {
+  Json body = Json::object({{"job_id", request.job_id},
+                            {"serialized_runtime_env", request.serialized_env},
+                            {"dedicated", request.dedicated},
+                            {"driver_pid", request.driver_pid}});
+  if (request.config) body["runtime_env_config"] = request.config->ToJson();
+  auto reply = Post("/lease_worker", body);
+  if (!reply) return std::move(reply).error();
+  if (auto ok = ReplyStatus(*reply); !ok) return std::move(ok).error();
+  WorkerLease lease;
+  lease.worker_id = reply->value("worker_id", "");
+  lease.socket_path = reply->value("socket_path", "");
+  lease.pid = reply->value("pid", 0);
+  lease.node_id = reply->value("node_id", "");
+  return lease;
+}
+
+util::Status AgentClient::ReturnWorker(const std::string& worker_id,
+                                       ReturnDisposition disposition) {
+  auto reply = Post(
+      "/return_worker",
+      Json::object({{"worker_id", worker_id}, {"kill", disposition == ReturnDisposition::kKill}}));
+  if (!reply) return std::move(reply).error();
+  return ReplyStatus(*reply, util::ErrorKind::kNotFound);
+}
+
+util::Result<Json> AgentClient::Workers() {
+  return Post("/list_workers", Json::object());
 }
 
 }  // namespace strata::agent

@@ -1,6 +1,6 @@
-// The node agent over HTTP: `strata agent` serves an EnvManager on
-// 127.0.0.1 with JSON bodies shaped like Ray's agent messages, and
-// AgentClient talks to it.
+// The node agent over HTTP: `strata agent` serves an EnvManager and a
+// WorkerPool on 127.0.0.1 with JSON bodies shaped like Ray's agent messages,
+// and AgentClient talks to it.
 //
 //   POST /get_or_create_runtime_env      {"job_id", "serialized_runtime_env",
 //                                         "runtime_env_config": {...}, "source_process"}
@@ -17,6 +17,16 @@
 //                     "resource_creations", "failures"}}
 //   POST /retry_runtime_env              {"id"}            → {"status", "error_message"}
 //   POST /gc                             {"max_bytes"}     → {"status", "evicted": [...]}
+//   POST /lease_worker                   {"job_id", "serialized_runtime_env",
+//                                         "runtime_env_config"?: {...}, "dedicated": bool,
+//                                         "driver_pid": int}
+//     → {"status", "error_message", "worker_id", "socket_path", "pid", "node_id"}
+//   POST /return_worker                  {"worker_id", "kill": bool} → {"status", "error_message"}
+//   POST /list_workers                   {}
+//     → {"workers": [{"worker_id", "pid", "job_id", "env_id", "dedicated", "leased",
+//        "started_ms", "last_used_ms", "leases"}]}
+//   (the worker routes answer AGENT_RPC_STATUS_FAILED / an empty list when
+//   the server has no pool)
 //   GET  /healthz                                          → {"pid"}
 //
 // A running daemon records itself in $STRATA_HOME/agent/agent.json
@@ -33,6 +43,7 @@
 #include <string>
 
 #include "agent/env_manager.h"
+#include "agent/worker_pool.h"
 #include "util/pyjson.h"
 #include "util/result.h"
 
@@ -40,7 +51,8 @@ namespace strata::agent {
 
 class AgentServer {
  public:
-  explicit AgentServer(EnvManager& manager);
+  // `workers` may be null (no worker routes); both must outlive the server.
+  explicit AgentServer(EnvManager& manager, WorkerPool* workers = nullptr);
   ~AgentServer();
   // Binds 127.0.0.1:`port` (0 = any free port); returns the port.
   util::Result<int> Bind(int port);
@@ -64,6 +76,11 @@ class AgentClient {
   util::Result<util::Json> Info();
   util::Status Retry(const std::string& id);
   util::Result<util::Json> GarbageCollect(std::uint64_t max_bytes);
+  util::Result<WorkerLease> Lease(const LeaseRequest& request);
+  // Failures come back as kNotFound (the agent's message says why).
+  util::Status ReturnWorker(const std::string& worker_id, ReturnDisposition disposition);
+  // The /list_workers reply.
+  util::Result<util::Json> Workers();
   int port() const { return port_; }
 
  private:

@@ -275,68 +275,42 @@ util::Result<std::string> FindExecutable(std::string_view name,
                              ")");
 }
 
-util::Result<CommandResult> RunCommand(const CommandSpec& spec, const RunOptions& options) {
-  CommandResult result;
-  result.command_line = ShellJoin(spec.argv);
-  if (spec.argv.empty()) return util::ValueError("Cannot run a command with an empty argv");
-  const std::string& name = spec.argv[0];
-
+util::Result<int> SpawnInNewGroup(const std::vector<std::string>& argv_words,
+                                  const std::vector<std::string>& env,
+                                  const std::filesystem::path& cwd, int output_fd) {
+  if (argv_words.empty()) return util::ValueError("Cannot run a command with an empty argv");
+  const std::string& name = argv_words[0];
   // Everything the child needs is prepared here, before posix_spawn.
-  std::vector<std::string> env_strings;
-  if (spec.env_mode == EnvMode::kInherit) {
-    for (char** e = environ; e != nullptr && *e != nullptr; ++e) env_strings.emplace_back(*e);
-  }
-  for (const auto& [key, value] : spec.env) {
-    if (key.empty() || key.find('=') != std::string::npos) {
-      return util::ValueError("Cannot run `" + ShellQuote(name) +
-                              "`: invalid environment variable name '" + key + "'");
-    }
-    std::string prefix = key + "=";
-    auto it = std::find_if(env_strings.begin(), env_strings.end(),
-                           [&](const std::string& s) { return s.starts_with(prefix); });
-    if (it != env_strings.end()) {
-      *it = prefix + value;
-    } else {
-      env_strings.push_back(prefix + value);
-    }
-  }
   std::optional<std::string> path_var;
-  for (const std::string& s : env_strings) {
+  for (const std::string& s : env) {
     if (s.starts_with("PATH=")) path_var = s.substr(5);
   }
-  if (!spec.cwd.empty()) {
+  if (!cwd.empty()) {
     std::error_code ec;
-    if (!std::filesystem::is_directory(spec.cwd, ec)) {
+    if (!std::filesystem::is_directory(cwd, ec)) {
       return util::NotFoundError("Cannot run `" + ShellQuote(name) + "`: working directory " +
-                                 spec.cwd.string() + " does not exist");
+                                 cwd.string() + " does not exist");
     }
   }
-  auto found = FindExecutable(name, path_var, spec.cwd);
+  auto found = FindExecutable(name, path_var, cwd);
   if (!found) return found.error();
   std::error_code ec;
   std::string exe = std::filesystem::absolute(*found, ec).string();
   if (ec) exe = *found;
 
   std::vector<char*> argv;
-  for (const std::string& a : spec.argv) argv.push_back(const_cast<char*>(a.c_str()));
+  for (const std::string& a : argv_words) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
   std::vector<char*> envp;
-  for (const std::string& s : env_strings) envp.push_back(const_cast<char*>(s.c_str()));
+  for (const std::string& s : env) envp.push_back(const_cast<char*>(s.c_str()));
   envp.push_back(nullptr);
 
-  int fds[2];
-  if (::pipe2(fds, O_CLOEXEC) != 0) {
-    return util::IOError("Cannot run `" + ShellQuote(name) + "`: pipe: " + ErrnoText(errno));
-  }
-  UniqueFd read_end(fds[0]);
-  UniqueFd write_end(fds[1]);
-
   SpawnSetup setup;
-  std::string cwd = spec.cwd.string();
-  if (!cwd.empty()) ::posix_spawn_file_actions_addchdir_np(&setup.actions, cwd.c_str());
+  std::string cwd_text = cwd.string();
+  if (!cwd_text.empty()) ::posix_spawn_file_actions_addchdir_np(&setup.actions, cwd_text.c_str());
   ::posix_spawn_file_actions_addopen(&setup.actions, 0, "/dev/null", O_RDONLY, 0);
-  ::posix_spawn_file_actions_adddup2(&setup.actions, write_end.get(), 1);
-  ::posix_spawn_file_actions_adddup2(&setup.actions, write_end.get(), 2);
+  ::posix_spawn_file_actions_adddup2(&setup.actions, output_fd, 1);
+  ::posix_spawn_file_actions_adddup2(&setup.actions, output_fd, 2);
   ::posix_spawn_file_actions_addclosefrom_np(&setup.actions, 3);
   sigset_t empty_mask;
   sigemptyset(&empty_mask);
@@ -355,6 +329,43 @@ util::Result<CommandResult> RunCommand(const CommandSpec& spec, const RunOptions
   if (rc != 0) {
     return util::IOError("Cannot run `" + ShellQuote(name) + "` (" + exe + "): " + ErrnoText(rc));
   }
+  return pid;
+}
+
+util::Result<CommandResult> RunCommand(const CommandSpec& spec, const RunOptions& options) {
+  CommandResult result;
+  result.command_line = ShellJoin(spec.argv);
+  if (spec.argv.empty()) return util::ValueError("Cannot run a command with an empty argv");
+  const std::string& name = spec.argv[0];
+
+  // The child's complete environment.
+  std::vector<std::string> env_strings;
+  if (spec.env_mode == EnvMode::kInherit) {
+    for (char** e = environ; e != nullptr && *e != nullptr; ++e) env_strings.emplace_back(*e);
+  }
+  for (const auto& [key, value] : spec.env) {
+    if (key.empty() || key.find('=') != std::string::npos) {
+      return util::ValueError("Cannot run `" + ShellQuote(name) +
+                              "`: invalid environment variable name '" + key + "'");
+    }
+    std::string prefix = key + "=";
+    auto it = std::find_if(env_strings.begin(), env_strings.end(),
+                           [&](const std::string& s) { return s.starts_with(prefix); });
+    if (it != env_strings.end()) {
+      *it = prefix + value;
+    } else {
+      env_strings.push_back(prefix + value);
+    }
+  }
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) {
+    return util::IOError("Cannot run `" + ShellQuote(name) + "`: pipe: " + ErrnoText(errno));
+  }
+  UniqueFd read_end(fds[0]);
+  UniqueFd write_end(fds[1]);
+  auto spawned = SpawnInNewGroup(spec.argv, env_strings, spec.cwd, write_end.get());
+  if (!spawned) return std::move(spawned).error();
+  pid_t pid = *spawned;
   ChildGuard guard(pid);
   write_end.Reset();
   if (options.on_start) options.on_start(pid);

@@ -83,6 +83,18 @@ inline constexpr size_t kMaxLineBytes = 64 * 1024;
 
 util::Result<CommandResult> RunCommand(const CommandSpec& spec, const RunOptions& options = {});
 
+// How RunCommand starts its child, for callers that keep the child running
+// (the worker pool): posix_spawn of `argv` (argv[0] looked up on the PATH in
+// `env`, relative to `cwd`) in a new process group, in `cwd` (empty: inherit),
+// stdin from /dev/null, stdout and stderr on `output_fd`, no other
+// descriptor, every signal disposition reset and an empty signal mask. `env`
+// is the complete environment as "NAME=value" strings. Returns the pid (= the
+// process group id) without waiting; the caller must reap it. Errors as
+// RunCommand's for a command that cannot be started.
+util::Result<int> SpawnInNewGroup(const std::vector<std::string>& argv,
+                                  const std::vector<std::string>& env,
+                                  const std::filesystem::path& cwd, int output_fd);
+
 // Like Python's shlex.quote: words made only of [A-Za-z0-9_@%+=:,./-] are
 // returned as they are, "" becomes '', anything else is single-quoted with
 // ' written as '"'"'.

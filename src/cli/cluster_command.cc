@@ -35,6 +35,7 @@
 #include "head/head_client.h"
 #include "head/head_server.h"
 #include "packaging/package.h"
+#include "util/file_tail.h"
 #include "util/pid_record.h"
 
 extern char** environ;
@@ -50,17 +51,6 @@ constexpr auto kStopTimeout = std::chrono::seconds(20);
 
 bool IsLoopback(const std::string& host) {
   return host == "127.0.0.1" || host == "localhost" || host == "::1" || host.starts_with("127.");
-}
-
-std::string LastLines(const fs::path& file, std::size_t count) {
-  std::ifstream in(file, std::ios::binary);
-  std::vector<std::string> lines;
-  for (std::string line; std::getline(in, line);) lines.push_back(line);
-  std::string tail;
-  for (std::size_t i = lines.size() > count ? lines.size() - count : 0; i < lines.size(); ++i) {
-    tail += "  " + lines[i] + "\n";
-  }
-  return tail;
 }
 
 // Starts `strata <args>` in its own session with output appended to `log`.
@@ -108,7 +98,7 @@ util::Status WaitForDaemon(pid_t pid, const std::string& name, const fs::path& l
     if (ready()) return {};
     if (Exited(pid)) {
       return util::IOError("the " + name + " exited during start-up. Last lines of " +
-                           log.string() + ":\n" + LastLines(log, 15));
+                           log.string() + ":\n" + util::FileTail(log, 15));
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
@@ -116,7 +106,7 @@ util::Status WaitForDaemon(pid_t pid, const std::string& name, const fs::path& l
   return util::Error{util::ErrorKind::kTimeout, "the " + name + " did not become ready within " +
                                                     std::to_string(kStartTimeout.count()) +
                                                     " s. Last lines of " + log.string() + ":\n" +
-                                                    LastLines(log, 15)};
+                                                    util::FileTail(log, 15)};
 }
 
 // The agent daemon of this STRATA_HOME: the running one, or a new one.

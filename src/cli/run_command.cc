@@ -15,6 +15,7 @@
 #include "agent/agent_http.h"
 #include "agent/launcher.h"
 #include "agent/node_connection.h"
+#include "agent/worker_pool.h"
 #include "cli/command.h"
 #include "model/runtime_env.h"
 #include "packaging/upload.h"
@@ -77,7 +78,14 @@ int RunAgent(int port) {
   }
   auto manager = agent::EnvManager::Open(paths);
   if (!manager) return ReportInvalidInput(manager.error());
-  agent::AgentServer server(**manager);
+  auto node_id = agent::NodeId(paths);
+  if (!node_id) return ReportInvalidInput(node_id.error());
+  auto pool_options = agent::WorkerPoolOptions::FromEnvironment(*node_id);
+  if (!pool_options) return ReportInvalidInput(pool_options.error());
+  // Declared after the manager and before the server: the pool releases its
+  // workers' envs when it goes, and the server must stop using it first.
+  agent::WorkerPool pool(**manager, paths, std::move(*pool_options));
+  agent::AgentServer server(**manager, &pool);
   auto bound = server.Bind(port);
   if (!bound) {
     std::cerr << bound.error().ToString() << "\n";

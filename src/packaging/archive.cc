@@ -321,12 +321,13 @@ class StoredZip {
     std::optional<Error> error;
     auto work = [&] {
       std::unique_ptr<char[]> buffer(new char[kRunSize]);
+      std::vector<ContentObserver::File> files;
       for (std::size_t i = next++; i < runs_.size(); i = next++) {
         {
           std::lock_guard<std::mutex> lock(mu);
           if (error) return;
         }
-        Status s = WriteRun(runs_[i], buffer.get());
+        Status s = WriteRun(runs_[i], buffer.get(), files);
         if (!s) {
           std::lock_guard<std::mutex> lock(mu);
           if (i < failed_run) {
@@ -338,7 +339,8 @@ class StoredZip {
       }
     };
     unsigned count = threads != 0 ? threads : std::max(1u, std::thread::hardware_concurrency());
-    count = static_cast<unsigned>(std::min<std::size_t>(count, std::max<std::size_t>(1, runs_.size())));
+    count =
+        static_cast<unsigned>(std::min<std::size_t>(count, std::max<std::size_t>(1, runs_.size())));
     std::vector<std::thread> pool;
     for (unsigned t = 1; t < count; ++t) pool.emplace_back(work);
     work();
@@ -360,9 +362,10 @@ class StoredZip {
     const PackageEntry* entry = nullptr;  // nullptr for a directory.
     std::size_t index = 0;                // In WriteZip's `entries`, for the observer.
   };
-  // Large enough that syscalls are few, small enough to stay in cache while
-  // the data is checksummed and written.
-  static constexpr std::size_t kRunSize = 256 << 10;
+  // Large enough that syscalls are few and that an observer sees dozens of
+  // files at once, small enough to stay in cache while the data is
+  // checksummed, digested and written.
+  static constexpr std::size_t kRunSize = 1 << 20;
 
   void Add(Record r, const PackageEntry* entry, std::size_t index) {
     r.offset = size_;
@@ -377,8 +380,9 @@ class StoredZip {
     sources_.push_back({entry, index});
   }
 
-  Status WriteRun(const Run& run, char* buffer) {
+  Status WriteRun(const Run& run, char* buffer, std::vector<ContentObserver::File>& files) {
     if (run.size > kRunSize) return StreamFile(records_[run.begin], sources_[run.begin], buffer);
+    files.clear();
     for (std::size_t i = run.begin; i < run.end; ++i) {
       Record& r = records_[i];
       char* at = buffer + (r.offset - run.offset);
@@ -391,14 +395,12 @@ class StoredZip {
         if (auto s = ReadFull(*fd, data, r.uncompressed, entry->source, &got); !s) return s;
         if (got < r.uncompressed) return Shrunk(*entry);
         r.crc = entry->crc32 ? *entry->crc32 : libdeflate_crc32(0, data, got);
-        if (observer_) {
-          if (got > 0) observer_->Update(sources_[i].index, {data, got});
-          observer_->Finish(sources_[i].index);
-        }
+        files.push_back({sources_[i].index, {data, got}});
       }
       const std::string header = LocalHeader(r);
       std::memcpy(at, header.data(), header.size());
     }
+    if (observer_ && !files.empty()) observer_->Files(files);
     return WriteAllAt(fd_, buffer, run.size, run.offset, out_);
   }
 

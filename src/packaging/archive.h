@@ -33,11 +33,13 @@
 // paths for WriteZip). An ArchiveReader must be used by one thread at a time.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -58,12 +60,18 @@ enum class ZipMethod { kStored, kDeflate };
 enum class Durability { kNone, kFsync };
 
 // Sees the bytes of each file while WriteZip archives it, so that a caller can digest the content
-// in the same read. For each file entry, one thread calls Update(i, ...) with its blocks in order
-// (none for an empty file), then Finish(i), and finishes that file before starting another.
-// Different files are in progress on different threads at once.
+// in the same read. Each file is reported once, by one thread: whole through Files (several
+// files at a time, as they sit in memory together), or when too large for that through Update
+// with its blocks in order (none for an empty file) and then Finish. Calls about different files
+// may come from different threads at once.
 class ContentObserver {
  public:
+  struct File {
+    std::size_t index;  // In WriteZip's `entries`.
+    std::string_view content;
+  };
   virtual ~ContentObserver() = default;
+  virtual void Files(std::span<const File> files) = 0;
   virtual void Update(std::size_t index, std::string_view block) = 0;
   virtual void Finish(std::size_t index) = 0;
 };
@@ -78,7 +86,7 @@ struct ZipOptions {
   Durability durability = Durability::kNone;
   // Threads writing stored entries (0: one per core).
   unsigned threads = 0;
-  // Indices are those of `entries`; not owned, outlives the call.
+  // Not owned; outlives the call.
   ContentObserver* observer = nullptr;
 };
 

@@ -15,8 +15,12 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <mutex>
 #include <random>
+#include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "packaging/unpack.h"
@@ -197,7 +201,7 @@ TEST(WriteZip, ToolsAcceptTheOutput) {
   if (!python && !unzip) GTEST_SKIP() << "neither python3 nor unzip installed";
   TempDir tmp;
   auto entries = EntriesOf(MakeTree(tmp.path() / "src"));
-  // A file larger than the writer's buffer, so its header is patched on disk.
+  // A file larger than the writer's buffer, so its header is written after its data.
   std::string big(3 << 20, '\0');
   std::mt19937 rng(7);
   for (char& c : big) c = static_cast<char>(rng());
@@ -221,6 +225,73 @@ TEST(WriteZip, ToolsAcceptTheOutput) {
                       "assert z.read('mod/big.bin')==open(sys.argv[2],'rb').read()\" '" +
                       out.string() + "' '" + (tmp.path() / "big" / "big.bin").string() + "'"),
                 0);
+    }
+  }
+}
+
+// Records what a ContentObserver is shown, per entry index.
+class RecordingObserver final : public ContentObserver {
+ public:
+  void Files(std::span<const File> files) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const File& f : files) {
+      content_[f.index] += f.content;
+      ++reports_[f.index];
+    }
+  }
+  void Update(std::size_t index, std::string_view block) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    content_[index] += block;
+  }
+  void Finish(std::size_t index) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++reports_[index];
+  }
+
+  std::map<std::size_t, std::string> content_;
+  std::map<std::size_t, int> reports_;
+
+ private:
+  std::mutex mu_;
+};
+
+// Enough files for many runs of the stored writer, and one file larger than a run.
+TEST(WriteZip, BytesDoNotDependOnThreadsAndObserverSeesEveryFileOnce) {
+  TempDir tmp;
+  const fs::path src = MakeTree(tmp.path() / "src");
+  std::mt19937 rng(3);
+  for (int i = 0; i < 300; ++i) {
+    std::string data(rng() % 20000, '\0');
+    for (char& c : data) c = static_cast<char>(rng());
+    WriteFile(src / ("d" + std::to_string(i % 7)) / ("f" + std::to_string(i)), data);
+  }
+  WriteFile(src / "large.bin", std::string(3 << 20, 'L'));
+  const auto entries = EntriesOf(src);
+  for (ZipMethod method : {ZipMethod::kStored, ZipMethod::kDeflate}) {
+    std::string first;
+    for (unsigned threads : {1u, 3u}) {
+      SCOPED_TRACE(std::to_string(threads) + " threads");
+      RecordingObserver observer;
+      ZipOptions options;
+      options.method = method;
+      options.threads = threads;
+      options.observer = &observer;
+      const fs::path out = tmp.path() / "out.zip";
+      ASSERT_TRUE(WriteZip(entries, out, options));
+      const std::string bytes = ReadFile(out);
+      if (first.empty()) first = bytes;
+      EXPECT_EQ(bytes, first);
+      for (std::size_t i = 0; i < entries.size(); ++i) {
+        if (entries[i].type != EntryType::kFile) {
+          EXPECT_EQ(observer.reports_.count(i), 0u) << entries[i].path;
+          continue;
+        }
+        EXPECT_EQ(observer.reports_[i], 1) << entries[i].path;
+        EXPECT_EQ(observer.content_[i], ReadFile(entries[i].source)) << entries[i].path;
+      }
+    }
+    if (HaveTool("python3")) {
+      EXPECT_EQ(Shell("python3 -m zipfile -t '" + (tmp.path() / "out.zip").string() + "'"), 0);
     }
   }
 }

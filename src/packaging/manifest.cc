@@ -217,8 +217,9 @@ util::Result<Manifest> ManifestFromDigests(const std::vector<PackageEntry>& entr
     // The top-level folder itself is an entry only when the package is empty.
     if (out.empty()) out.push_back({std::string(top_level_dir), EntryType::kDirectory});
   }
-  std::sort(out.begin(), out.end(),
-            [](const ManifestEntry& a, const ManifestEntry& b) { return a.path < b.path; });
+  auto by_path = [](const ManifestEntry& a, const ManifestEntry& b) { return a.path < b.path; };
+  // Walked entries under one prefix are in order already; checking costs less than sorting.
+  if (!std::is_sorted(out.begin(), out.end(), by_path)) std::sort(out.begin(), out.end(), by_path);
   return Manifest::FromEntries(std::move(out));
 }
 

@@ -18,7 +18,8 @@
 //                 "size": 12, "sha256": "<64 hex>"},
 //                {"path": "empty", "type": "directory"}]}
 //
-// Thread-safety: value types; BuildManifest may run concurrently.
+// Thread-safety: value types; BuildManifest may run concurrently; a Sha256Stream is used by
+// one thread at a time.
 #pragma once
 
 #include <cstdint>

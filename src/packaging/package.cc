@@ -2,14 +2,16 @@
 
 #include <algorithm>
 #include <charconv>
-#include <chrono>  // H5TIMING
 #include <cstdio>
 #include <cstdlib>
 #include <map>
 #include <optional>
+#include <span>
 #include <string_view>
 
 #include "packaging/archive.h"
+#include "packaging/sha256_batch.h"
+#include "util/digest.h"
 #include "util/log.h"
 
 namespace strata::packaging {
@@ -131,9 +133,17 @@ class ContentHasher final : public ContentObserver {
  public:
   explicit ContentHasher(std::size_t entries) : streams_(entries), sha256_(entries) {}
 
-  void Update(std::size_t index, std::string_view block) override {
-    Stream(index).Update(block);
+  void Files(std::span<const File> files) override {
+    std::vector<std::string_view> contents;
+    contents.reserve(files.size());
+    for (const File& file : files) contents.push_back(file.content);
+    std::vector<Sha256Digest> digests(files.size());
+    Sha256Batch(contents, digests);
+    for (std::size_t i = 0; i < files.size(); ++i) {
+      sha256_[files[i].index] = util::ToHex(digests[i].data(), digests[i].size());
+    }
   }
+  void Update(std::size_t index, std::string_view block) override { Stream(index).Update(block); }
   void Finish(std::size_t index) override {
     sha256_[index] = Stream(index).HexDigest();
     streams_[index].reset();
@@ -156,11 +166,8 @@ class ContentHasher final : public ContentObserver {
 util::Result<LocalPackage> CreatePackageArchive(const std::filesystem::path& dir,
                                                 const PackageOptions& options,
                                                 const std::filesystem::path& out) {
-  auto h5t0 = std::chrono::steady_clock::now();  // H5TIMING
-  auto h5ms = [&] { return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - h5t0).count(); };  // H5TIMING
   auto package = WalkLocalPackage(dir, options);
   if (!package) return package;
-  if (std::getenv("H5TIMING")) std::fprintf(stderr, "walk %.1f\n", h5ms());  // H5TIMING
   // One read of each file feeds the archive and the manifest.
   ContentHasher hasher(package->entries.size());
   ZipOptions zip = ArchiveOptions(*package);
@@ -168,7 +175,6 @@ util::Result<LocalPackage> CreatePackageArchive(const std::filesystem::path& dir
   if (auto written = WriteZip(package->entries, out, zip); !written) {
     return std::move(written).error();
   }
-  if (std::getenv("H5TIMING")) std::fprintf(stderr, "zip %.1f\n", h5ms());  // H5TIMING
   auto manifest =
       ManifestFromDigests(package->entries, package->top_level_dir, hasher.TakeDigests());
   if (!manifest) {
@@ -177,7 +183,6 @@ util::Result<LocalPackage> CreatePackageArchive(const std::filesystem::path& dir
     return std::move(manifest).error();
   }
   package->manifest = std::move(manifest).value();
-  if (std::getenv("H5TIMING")) std::fprintf(stderr, "manifest %.1f\n", h5ms());  // H5TIMING
   return package;
 }
 
