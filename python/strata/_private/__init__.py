@@ -1,0 +1,1 @@
+"""Internals of the Strata runtime (not a public API)."""
