@@ -18,4 +18,11 @@ cd "$root"
 if [ -x /usr/bin/python3 ]; then
   /usr/bin/python3 -c 'import strata.runtime_env, strata.job_submission, cloudpickle'
 fi
-python3 -m unittest discover -s tests/python -v
+# unittest's own summary is not a closing line CI reads; print "N passed, N failed" too.
+python3 - <<'PY'
+import sys, unittest
+result = unittest.TextTestRunner(verbosity=2).run(unittest.defaultTestLoader.discover("tests/python"))
+failed = len(result.failures) + len(result.errors) + len(result.unexpectedSuccesses)
+print(f"python: {result.testsRun - failed - len(result.skipped)} passed, {failed} failed, {len(result.skipped)} skipped")
+sys.exit(0 if result.wasSuccessful() else 1)
+PY
