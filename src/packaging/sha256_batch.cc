@@ -17,14 +17,15 @@
 #pragma GCC diagnostic pop
 
 #define STRATA_AVX512 __attribute__((target("avx512f,avx512bw")))
+#define STRATA_SHA_NI __attribute__((target("sha,sse4.1")))
 
 namespace strata::packaging {
 namespace {
 
 constexpr std::size_t kLanes = 16;
-// One lockstep step (a block in each of the 16 lanes) costs about as much as this many blocks
-// hashed by OpenSSL with SHA-NI; it decides when stragglers go back to OpenSSL.
-constexpr std::size_t kStepCost = 8;
+// A lockstep step costs about as much as 8 blocks hashed with SHA-NI, so with 8 or fewer inputs
+// in flight one SHA-NI stream per input is as fast.
+constexpr std::size_t kMaxStragglers = 8;
 
 constexpr std::uint32_t kInitial[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
                                        0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
@@ -154,9 +155,54 @@ struct Lane {
     left = tail_blocks;
     in_tail = true;
   }
-
-  std::size_t Remaining() const { return left + (in_tail ? 0 : tail_blocks); }
 };
+
+// Continues one SHA-256 stream: `state` holds words a..h, `data` whole 64-byte blocks.
+STRATA_SHA_NI void CompressShaNi(std::uint32_t state[8], const unsigned char* data,
+                                 std::size_t blocks) {
+  const __m128i big_endian = _mm_set_epi64x(0x0c0d0e0f08090a0bULL, 0x0405060700010203ULL);
+  // The rounds instruction wants the state as (a, b, e, f) and (c, d, g, h).
+  __m128i dcba = _mm_shuffle_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(state)), 0xB1);
+  __m128i hgfe =
+      _mm_shuffle_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(state + 4)), 0x1B);
+  __m128i abef = _mm_alignr_epi8(dcba, hgfe, 8);
+  __m128i cdgh = _mm_blend_epi16(hgfe, dcba, 0xF0);
+  for (; blocks > 0; --blocks, data += 64) {
+    const __m128i abef_before = abef;
+    const __m128i cdgh_before = cdgh;
+    __m128i w[4];
+    for (std::size_t i = 0; i < 4; ++i) {
+      w[i] = _mm_shuffle_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(data + 16 * i)),
+                              big_endian);
+    }
+    for (std::size_t r = 0; r < 16; ++r) {
+      if (r >= 4) {
+        // w[r] from w[r-4], w[r-3], w[r-2] and w[r-1], kept in w[r % 4].
+        __m128i next = _mm_sha256msg1_epu32(w[r & 3], w[(r - 3) & 3]);
+        next = _mm_add_epi32(next, _mm_alignr_epi8(w[(r - 1) & 3], w[(r - 2) & 3], 4));
+        w[r & 3] = _mm_sha256msg2_epu32(next, w[(r - 1) & 3]);
+      }
+      __m128i x = _mm_add_epi32(w[r & 3],
+                                _mm_loadu_si128(reinterpret_cast<const __m128i*>(&kRound[4 * r])));
+      cdgh = _mm_sha256rnds2_epu32(cdgh, abef, x);
+      abef = _mm_sha256rnds2_epu32(abef, cdgh, _mm_shuffle_epi32(x, 0x0E));
+    }
+    abef = _mm_add_epi32(abef, abef_before);
+    cdgh = _mm_add_epi32(cdgh, cdgh_before);
+  }
+  const __m128i feba = _mm_shuffle_epi32(abef, 0x1B);
+  const __m128i dchg = _mm_shuffle_epi32(cdgh, 0xB1);
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(state), _mm_blend_epi16(feba, dchg, 0xF0));
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(state + 4), _mm_alignr_epi8(dchg, feba, 8));
+}
+
+void StoreDigest(const std::uint32_t state[8], Sha256Digest& digest) {
+  for (std::size_t j = 0; j < 8; ++j) {
+    for (std::size_t k = 0; k < 4; ++k) {
+      digest[4 * j + k] = static_cast<unsigned char>(state[j] >> (24 - 8 * k));
+    }
+  }
+}
 
 STRATA_AVX512 void Sha256Lockstep(std::span<const std::string_view> inputs,
                                   std::span<Sha256Digest> digests) {
@@ -178,27 +224,14 @@ STRATA_AVX512 void Sha256Lockstep(std::span<const std::string_view> inputs,
     ++started;
     ++busy;
   }
-  // Once no input waits: whether finishing in lockstep (as many steps as the longest remainder)
-  // costs more than hashing the inputs still in flight again from their start.
-  auto stragglers_to_openssl = [&] {
-    std::size_t longest = 0;
-    std::size_t again = 0;
-    for (const Lane& lane : lanes) {
-      if (!lane.busy) continue;
-      longest = std::max(longest, lane.Remaining());
-      again += inputs[lane.input].size() / 64 + lane.tail_blocks;
-    }
-    return longest * kStepCost > again;
-  };
-  bool check = started == order.size();
-  while (busy > 0 && !(check && stragglers_to_openssl())) {
+  alignas(64) std::uint32_t words[8][kLanes];
+  // Lanes are refilled while inputs wait, so the loop ends only once the last ones are in flight.
+  while (busy > kMaxStragglers) {
     const unsigned char* blocks[kLanes];
     for (std::size_t l = 0; l < kLanes; ++l) blocks[l] = lanes[l].busy ? lanes[l].next : kIdle;
     Compress16(state, blocks);
-    alignas(64) std::uint32_t words[8][kLanes];
     bool stored = false;
     __mmask16 restart = 0;
-    check = false;
     for (std::size_t l = 0; l < kLanes; ++l) {
       Lane& lane = lanes[l];
       if (!lane.busy) continue;
@@ -212,12 +245,9 @@ STRATA_AVX512 void Sha256Lockstep(std::span<const std::string_view> inputs,
         for (std::size_t j = 0; j < 8; ++j) _mm512_store_si512(words[j], state[j]);
         stored = true;
       }
-      Sha256Digest& digest = digests[lane.input];
-      for (std::size_t j = 0; j < 8; ++j) {
-        for (std::size_t k = 0; k < 4; ++k) {
-          digest[4 * j + k] = static_cast<unsigned char>(words[j][l] >> (24 - 8 * k));
-        }
-      }
+      std::uint32_t lane_state[8];
+      for (std::size_t j = 0; j < 8; ++j) lane_state[j] = words[j][l];
+      StoreDigest(lane_state, digests[lane.input]);
       lane.busy = false;
       --busy;
       if (started < order.size()) {
@@ -226,23 +256,30 @@ STRATA_AVX512 void Sha256Lockstep(std::span<const std::string_view> inputs,
         ++busy;
         restart = static_cast<__mmask16>(restart | (1u << l));
       }
-      check = started == order.size();
     }
     for (std::size_t j = 0; restart != 0 && j < 8; ++j) {
       state[j] = _mm512_mask_mov_epi32(state[j], restart,
                                        _mm512_set1_epi32(static_cast<int>(kInitial[j])));
     }
   }
-  for (const Lane& lane : lanes) {
-    if (lane.busy) OpenSslSha256(inputs[lane.input], digests[lane.input]);
+  // The stragglers continue one at a time from where their lanes stand.
+  for (std::size_t j = 0; j < 8; ++j) _mm512_store_si512(words[j], state[j]);
+  for (std::size_t l = 0; l < kLanes; ++l) {
+    Lane& lane = lanes[l];
+    if (!lane.busy) continue;
+    std::uint32_t lane_state[8];
+    for (std::size_t j = 0; j < 8; ++j) lane_state[j] = words[j][l];
+    CompressShaNi(lane_state, lane.next, lane.left);
+    if (!lane.in_tail) CompressShaNi(lane_state, lane.tail, lane.tail_blocks);
+    StoreDigest(lane_state, digests[lane.input]);
   }
 }
 
 }  // namespace
 
 void Sha256Batch(std::span<const std::string_view> inputs, std::span<Sha256Digest> digests) {
-  static const bool lockstep =
-      __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw");
+  static const bool lockstep = __builtin_cpu_supports("avx512f") &&
+                               __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("sha");
   if (lockstep) {
     Sha256Lockstep(inputs, digests);
     return;

@@ -20,8 +20,8 @@
 #include <string>
 
 #include "model/runtime_env.h"
-#include "packaging/package_sink.h"
 #include "packaging/package.h"
+#include "packaging/package_sink.h"
 #include "util/result.h"
 
 namespace strata::packaging {
@@ -45,7 +45,6 @@ util::Result<std::string> UploadLocalPath(const std::filesystem::path& path, Top
 // Replaces every local path of `env` (working_dir, py_modules) by the URI of
 // its uploaded package. `excludes` of the env apply to directories.
 util::Status UploadLocalPaths(model::RuntimeEnv& env, PackageSink& sink,
-                              UploadStats* stats = nullptr,
-                              const UploadProgress& on_progress = {});
+                              UploadStats* stats = nullptr, const UploadProgress& on_progress = {});
 
 }  // namespace strata::packaging
