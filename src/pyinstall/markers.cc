@@ -20,6 +20,7 @@
 #include <utility>
 #include <vector>
 
+#include "pyinstall/pep508_text.h"
 #include "pyinstall/requirement.h"
 #include "pyinstall/version.h"
 
@@ -63,20 +64,6 @@ constexpr std::array<std::pair<std::string_view, std::string InterpreterFacts::*
     {"python_version", &InterpreterFacts::python_version},
     {"sys_platform", &InterpreterFacts::sys_platform},
 }};
-
-// Python's \w for the ASCII range; other bytes are parts of non-ASCII
-// characters, which are mostly letters.
-bool IsWordChar(char c) {
-  unsigned char u = static_cast<unsigned char>(c);
-  return u >= 0x80 || std::isalnum(u) || c == '_';
-}
-
-// The regex \b at byte `pos`.
-bool AtWordBoundary(std::string_view s, std::size_t pos) {
-  bool before = pos > 0 && IsWordChar(s[pos - 1]);
-  bool after = pos < s.size() && IsWordChar(s[pos]);
-  return before != after;
-}
 
 // packaging's tokenizer rules, on the part of the source after `pos`.
 class Lexer {

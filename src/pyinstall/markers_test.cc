@@ -10,10 +10,14 @@
 #include <thread>
 #include <vector>
 
+#include "pyinstall/reference_python_testing.h"
 #include "util/temp_dir_testing.h"
 
 namespace strata::pyinstall {
 namespace {
+
+using testing::Capture;
+using testing::ReferencePython;
 
 InterpreterFacts LinuxFacts() {
   InterpreterFacts facts;
@@ -203,42 +207,6 @@ TEST(InterpreterFactsTest, ReadIsCachedAndThreadSafe) {
 }
 
 // --- Differential test against packaging (pip's vendored copy) -------------
-
-std::string Capture(const std::string& command) {
-  std::string out;
-  FILE* pipe = ::popen(command.c_str(), "r");
-  if (pipe == nullptr) return out;
-  char buffer[4096];
-  std::size_t n;
-  while ((n = std::fread(buffer, 1, sizeof buffer, pipe)) > 0) out.append(buffer, n);
-  ::pclose(pipe);
-  return out;
-}
-
-// A Python whose pip vendors packaging 22 or later (the handwritten parser
-// this module follows): python3, else the newest pyenv version that has one.
-std::string ReferencePython() {
-  std::vector<std::string> candidates = {"python3"};
-  const char* root = std::getenv("PYENV_ROOT");
-  const char* home = std::getenv("HOME");
-  std::filesystem::path versions =
-      std::filesystem::path(root != nullptr ? root : (home != nullptr ? home : "/")) /
-      (root != nullptr ? "versions" : ".pyenv/versions");
-  std::error_code ec;
-  std::vector<std::string> found;
-  for (const auto& entry : std::filesystem::directory_iterator(versions, ec)) {
-    found.push_back((entry.path() / "bin" / "python3").string());
-  }
-  std::sort(found.rbegin(), found.rend());
-  candidates.insert(candidates.end(), found.begin(), found.end());
-  for (const std::string& python : candidates) {
-    if (Capture("'" + python + "' -c 'from pip._vendor.packaging import _parser; print(1)' " +
-                "2>/dev/null") == "1\n") {
-      return python;
-    }
-  }
-  return "";
-}
 
 constexpr const char* kMarkerScript = R"(import json, sys
 from pip._vendor.packaging.markers import Marker

@@ -5,19 +5,10 @@
 #include <utility>
 #include <variant>
 
+#include "pyinstall/pep508_text.h"
+
 namespace strata::pyinstall {
 namespace {
-
-bool IsWordChar(char c) {
-  unsigned char u = static_cast<unsigned char>(c);
-  return u >= 0x80 || std::isalnum(u) || c == '_';
-}
-
-bool AtWordBoundary(std::string_view s, std::size_t pos) {
-  bool before = pos > 0 && IsWordChar(s[pos - 1]);
-  bool after = pos < s.size() && IsWordChar(s[pos]);
-  return before != after;
-}
 
 bool IsWs(char c) {
   return c == ' ' || c == '\t';
