@@ -24,14 +24,8 @@ import sys
 import tempfile
 import time
 
-
-def percentile(values, p):
-    ordered = sorted(values)
-    if not ordered:
-        return float("nan")
-    k = (len(ordered) - 1) * p / 100.0
-    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_util import percentile  # noqa: E402
 
 
 def ms(seconds):
@@ -144,11 +138,11 @@ def run(args):
         start = time.perf_counter()
         strata.get(empty.remote())
         latencies.append(time.perf_counter() - start)
-    results["task_latency_ms"] = {"p50": ms(percentile(latencies, 50)), "p99": ms(percentile(latencies, 99)),
+    results["task_latency_ms"] = {"p50": ms(percentile(latencies, 0.5)), "p99": ms(percentile(latencies, 0.99)),
                                   "mean": ms(statistics.fmean(latencies)), "n": len(latencies)}
 
     raw = raw_round_trips(args.latency)
-    results["raw_socket_round_trip_ms"] = {"p50": ms(percentile(raw, 50)), "p99": ms(percentile(raw, 99)),
+    results["raw_socket_round_trip_ms"] = {"p50": ms(percentile(raw, 0.5)), "p99": ms(percentile(raw, 0.99)),
                                            "n": len(raw)}
 
     # 2. Throughput of many small tasks.
@@ -169,7 +163,7 @@ def run(args):
         start = time.perf_counter()
         strata.get(actor.ping.remote())
         calls.append(time.perf_counter() - start)
-    results["actor_call_latency_ms"] = {"p50": ms(percentile(calls, 50)), "p99": ms(percentile(calls, 99)),
+    results["actor_call_latency_ms"] = {"p50": ms(percentile(calls, 0.5)), "p99": ms(percentile(calls, 0.99)),
                                         "mean": ms(statistics.fmean(calls)), "n": len(calls)}
     strata.kill(actor)
 

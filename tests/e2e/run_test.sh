@@ -96,8 +96,9 @@ kill $agent; wait $agent 2>/dev/null
 run $S env gc --max-size 0
 [[ "$OUT" == *"evicted pip://"* ]] && pass "env gc evicts unused resources" || fail "env gc" "$OUT $ERR"
 
+# One write per rank: the two ranks share stdout, and print() may split a line.
 run $S run --runtime-env-json '{"mpi": {"args": ["-n", "2", "--allow-run-as-root", "--oversubscribe"]}}' \
-  -- python -c "import os; print('rank', os.environ['OMPI_COMM_WORLD_RANK'])"
+  -- python -c "import os; os.write(1, ('rank ' + os.environ['OMPI_COMM_WORLD_RANK'] + '\\n').encode())"
 [ "$RC" -eq 0 ] && [ "$(sort <<<"$OUT")" == "$(printf 'rank 0\nrank 1')" ] && pass "mpi runs the command under mpirun (Open MPI)" \
   || fail "mpi" "exit $RC [$OUT] $ERR"
 
