@@ -12,6 +12,8 @@ packages=(
   libsqlite3-dev libcpp-httplib-dev libspdlog-dev libfmt-dev
   clang-format python3 python3-yaml openmpi-bin curl
   pybind11-dev python3-dev python3-cloudpickle
+  podman buildah runc skopeo fuse-overlayfs slirp4netns uidmap catatonit
+  docker-registry debootstrap
 )
 
 missing=()

@@ -168,6 +168,83 @@ class PyExecutablePlugin : public RuntimeEnvPlugin {
   }
 };
 
+class ContainerPlugin : public RuntimeEnvPlugin {
+ public:
+  explicit ContainerPlugin(std::string field) : field_(std::move(field)) {}
+  std::string_view name() const override { return field_; }
+  int priority() const override { return 0; }
+
+  util::Status Validate(const model::RuntimeEnv& env) const override {
+    for (std::string_view other : {std::string_view("container"), std::string_view("image_uri"), kBaseImageField}) {
+      if (other != field_ && env.Contains(std::string(other)) &&
+          !env.Get(std::string(other), nullptr).is_null()) {
+        return util::ValueError("cannot be combined with '" + std::string(other) +
+                                "': a process runs in one container image");
+      }
+    }
+    return {};
+  }
+
+  util::Status ModifyContext(const std::map<std::string, fs::path>&, const model::RuntimeEnv& env,
+                             const SetupContext& setup,
+                             RuntimeEnvContext& context) const override {
+    auto image = Image(env.Get(field_, nullptr));
+    if (!image) return std::move(image).error();
+    setup.log("Resolving container image " + image->reference);
+    auto layer = ResolveImage(image->resolve, image->run_options, setup.deadline, setup.cancel);
+    if (!layer) return std::move(layer).error();
+    layer->reference = image->reference;
+    if (setup.paths != nullptr) {
+      layer->mounts = {setup.paths->home.string(), setup.paths->session_dir.string()};
+    }
+    setup.log("Running in container image " + layer->reference + " (" + layer->image + ")");
+    context.container = std::move(*layer);
+    return {};
+  }
+
+ private:
+  struct ImageChoice {
+    std::string resolve;    // what podman looks up
+    std::string reference;  // what messages show
+    std::vector<std::string> run_options;
+  };
+
+  util::Result<ImageChoice> Image(const Json& value) const {
+    ImageChoice choice;
+    if (field_ == "image_uri") {
+      if (!value.is_string()) return util::TypeError("image_uri must be a string");
+      choice.resolve = choice.reference = value.get<std::string>();
+    } else if (field_ == "container") {
+      if (!value.is_object() || !value.contains("image") || !value["image"].is_string()) {
+        return util::TypeError("container must be a dict with a string 'image'");
+      }
+      choice.resolve = choice.reference = value["image"].get<std::string>();
+      if (value.contains("run_options") && !value["run_options"].is_null()) {
+        if (!value["run_options"].is_array()) {
+          return util::TypeError("container.run_options must be a list of strings");
+        }
+        for (const Json& option : value["run_options"]) {
+          if (!option.is_string()) {
+            return util::TypeError("container.run_options must be a list of strings");
+          }
+          choice.run_options.push_back(option.get<std::string>());
+        }
+      }
+    } else {
+      if (!value.is_object() || !value.contains("image_id") || !value["image_id"].is_string()) {
+        return util::TypeError(std::string(kBaseImageField) +
+                               " must be a dict with a string 'image_id'");
+      }
+      choice.resolve = value["image_id"].get<std::string>();
+      choice.reference = value.value("reference", choice.resolve);
+    }
+    if (choice.resolve.empty()) return util::ValueError("the image reference is empty");
+    return choice;
+  }
+
+  std::string field_;
+};
+
 // Checks that `argv` runs; the error says `what` is not installed.
 util::Status RequireTool(std::vector<std::string> argv, const std::string& missing_message,
                          const SetupContext& setup) {
@@ -290,6 +367,10 @@ std::unique_ptr<RuntimeEnvPlugin> MakeMpiPlugin() {
 std::unique_ptr<RuntimeEnvPlugin> MakeNsightPlugin() {
   return std::make_unique<NsightPlugin>();
 }
+std::unique_ptr<RuntimeEnvPlugin> MakeContainerPlugin(std::string field) {
+  return std::make_unique<ContainerPlugin>(std::move(field));
+}
+
 std::unique_ptr<RuntimeEnvPlugin> MakeUnsupportedPlugin(std::string field) {
   return std::make_unique<UnsupportedPlugin>(std::move(field));
 }
@@ -302,9 +383,10 @@ std::vector<std::unique_ptr<RuntimeEnvPlugin>> DefaultPlugins() {
   plugins.push_back(MakeUnsupportedPlugin("conda"));
   plugins.push_back(MakePyModulesPlugin());
   plugins.push_back(MakePyExecutablePlugin());
-  plugins.push_back(MakeUnsupportedPlugin("container"));
+  plugins.push_back(MakeContainerPlugin("container"));
+  plugins.push_back(MakeContainerPlugin(std::string(kBaseImageField)));
   plugins.push_back(MakeNsightPlugin());
-  plugins.push_back(MakeUnsupportedPlugin("image_uri"));
+  plugins.push_back(MakeContainerPlugin("image_uri"));
   plugins.push_back(MakeMpiPlugin());
   std::stable_sort(plugins.begin() + 1, plugins.end(),
                    [](const auto& a, const auto& b) { return a->priority() < b->priority(); });

@@ -1,7 +1,17 @@
 // The plugins of the fields Strata's node agent serves itself, apart from
 // pip and uv (pip_plugin.h): working_dir, py_modules, py_executable, mpi,
-// nsight, and the fields that are not served yet (conda, container,
-// image_uri), whose Validate fails with a clear message.
+// nsight, container and image_uri (agent/container.h), the private
+// `_strata_base_image` field through which the head runs a job on a cluster
+// environment's image, and the fields that are not served yet (conda), whose
+// Validate fails with a clear message.
+//
+// Container fields: `container` ({"image": str, "run_options": [str]}, Ray's
+// shape; `worker_path` is ignored as in Ray), `image_uri` (str), and
+// `_strata_base_image` ({"image_id": str, "reference": str}). Their plugin
+// (priority 0, so before pip/uv) resolves the image with ResolveImage and
+// sets context.container, mounting $STRATA_HOME and the session directory;
+// the manager then runs later installers inside the image. Only one of the
+// three may be set.
 //
 // Thread-safety: see plugin.h.
 #pragma once
@@ -18,6 +28,7 @@ std::unique_ptr<RuntimeEnvPlugin> MakePyModulesPlugin();
 std::unique_ptr<RuntimeEnvPlugin> MakePyExecutablePlugin();
 std::unique_ptr<RuntimeEnvPlugin> MakeMpiPlugin();
 std::unique_ptr<RuntimeEnvPlugin> MakeNsightPlugin();
+std::unique_ptr<RuntimeEnvPlugin> MakeContainerPlugin(std::string field);
 std::unique_ptr<RuntimeEnvPlugin> MakeUnsupportedPlugin(std::string field);
 
 // Every plugin of the node agent, working_dir first, then in ascending

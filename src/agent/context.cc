@@ -52,6 +52,7 @@ Json RuntimeEnvContext::ToJson() const {
   out["cwd"] = cwd;
   out["pythonpath"] = pythonpath;
   out["path_prepend"] = path_prepend;
+  out["container"] = container ? container->ToJson() : Json(nullptr);
   return out;
 }
 
@@ -79,6 +80,11 @@ util::Result<RuntimeEnvContext> RuntimeEnvContext::FromJson(const Json& json) {
   if (json.contains("override_worker_entrypoint") &&
       json["override_worker_entrypoint"].is_string()) {
     context.override_worker_entrypoint = json["override_worker_entrypoint"].get<std::string>();
+  }
+  if (json.contains("container") && !json["container"].is_null()) {
+    auto layer = ContainerLayer::FromJson(json["container"]);
+    if (!layer) return std::move(layer).error();
+    context.container = std::move(*layer);
   }
   return context;
 }

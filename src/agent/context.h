@@ -7,7 +7,8 @@
 // JSON form (the agent's "serialized_runtime_env_context"):
 //   {"command_prefix": [...], "env_vars": {...}, "py_executable": "...",
 //    "override_worker_entrypoint": null, "java_jars": [],
-//    "cwd": "", "pythonpath": [...], "path_prepend": [...]}
+//    "cwd": "", "pythonpath": [...], "path_prepend": [...],
+//    "container": null | ContainerLayer JSON (agent/container.h)}
 //
 // Thread-safety: a value type.
 #pragma once
@@ -17,6 +18,7 @@
 #include <utility>
 #include <vector>
 
+#include "agent/container.h"
 #include "util/pyjson.h"
 #include "util/result.h"
 
@@ -40,6 +42,10 @@ struct RuntimeEnvContext {
   std::vector<std::string> pythonpath;
   // Directories put in front of PATH (a virtualenv's bin/).
   std::vector<std::string> path_prepend;
+  // Run inside this container image (a cluster env, `container`, `image_uri`);
+  // every path above is then a path inside the container, mounted from the
+  // same host path.
+  std::optional<ContainerLayer> container;
 
   // Sets (or replaces, keeping its position) one variable.
   void SetEnv(const std::string& name, const std::string& value);

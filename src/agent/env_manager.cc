@@ -207,6 +207,11 @@ struct EnvManager::Impl {
       if (auto ok = plugin->ModifyContext(dirs, env, setup, *context); !ok) {
         return with_field(std::move(ok).error());
       }
+      if (context->container && !setup.container) {
+        // Installers after this plugin run inside the image, with its Python.
+        setup.container = context->container;
+        setup.python = "python3";
+      }
       if (field == "working_dir" && !dirs.empty()) {
         setup.working_dir = dirs.begin()->second.string();
         setup.installer_env.emplace_back("STRATA_RUNTIME_ENV_CREATE_WORKING_DIR",

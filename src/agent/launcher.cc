@@ -209,7 +209,10 @@ LaunchPlan PlanLaunch(const RuntimeEnvContext& context, const std::vector<std::s
                       const EnvList& base_env) {
   LaunchPlan plan;
   // Rule 1: base environment (first occurrence of a name wins), then env_vars.
-  for (const auto& [key, value] : base_env) {
+  plan.container = context.container;
+  EnvList container_env;
+  if (context.container) container_env = ContainerBaseEnv(*context.container, base_env);
+  for (const auto& [key, value] : context.container ? container_env : base_env) {
     if (Lookup(plan.env, key) == nullptr) plan.env.emplace_back(key, value);
   }
   const std::string* base_pythonpath_ptr = Lookup(plan.env, "PYTHONPATH");
@@ -302,6 +305,23 @@ LaunchPlan PlanLaunch(const RuntimeEnvContext& context, const std::vector<std::s
   }
   plan.argv = std::move(argv);
   return plan;
+}
+
+LaunchPlan HostPlan(const LaunchPlan& plan, const EnvList& host_env) {
+  if (!plan.container) return plan;
+  std::vector<std::string> mounts;
+  if (!plan.cwd.empty()) mounts.push_back(plan.cwd);
+  if (const std::string* pythonpath = Lookup(plan.env, "PYTHONPATH")) {
+    for (std::string& entry : SplitPath(*pythonpath)) {
+      auto linked = SymlinkTargetDirs(entry);
+      mounts.push_back(std::move(entry));
+      mounts.insert(mounts.end(), linked.begin(), linked.end());
+    }
+  }
+  LaunchPlan host;
+  host.argv = ContainerRunArgv(*plan.container, plan.argv, plan.env, plan.cwd, mounts);
+  host.env = host_env;
+  return host;
 }
 
 EnvList CurrentEnvironment() {

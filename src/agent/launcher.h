@@ -29,6 +29,12 @@
 //        {"bash", "-c", "<prefix words joined by spaces> exec <ShellJoin(argv)>"}
 //      (prefix words unquoted, as Ray does, so "&&", "1>&2" keep their meaning).
 //
+// With context.container set, the plan describes the process INSIDE the
+// container: step 1 starts from the image's environment
+// (ContainerLayer::image_env) plus the base_env variables that
+// PassesIntoContainer admits, instead of base_env, and plan.container is set.
+// HostPlan then turns such a plan into the `podman run` that executes it.
+//
 // RunInContext runs a plan as a child process, like exec would but keeping
 // the caller alive to relay signals: the child shares the caller's stdin,
 // stdout, stderr, process group and inherited descriptors; argv[0] is looked
@@ -47,10 +53,12 @@
 // first child to exit.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "agent/container.h"
 #include "agent/context.h"
 #include "util/result.h"
 
@@ -60,11 +68,19 @@ struct LaunchPlan {
   std::vector<std::string> argv;                         // what to exec
   std::vector<std::pair<std::string, std::string>> env;  // the COMPLETE environment
   std::string cwd;                                       // "" = inherit
+  std::optional<ContainerLayer> container;               // argv/env/cwd are inside it
 };
 
 // `base_env` is the caller's environment (e.g. CurrentEnvironment()).
 LaunchPlan PlanLaunch(const RuntimeEnvContext& context, const std::vector<std::string>& command,
                       const std::vector<std::pair<std::string, std::string>>& base_env);
+
+// The plan to execute on the host: `plan` itself without a container; with
+// one, ContainerRunArgv(plan.container, plan.argv, plan.env, plan.cwd) that
+// also mounts the cwd and every PYTHONPATH entry (with the directories its
+// symbolic links lead to, SymlinkTargetDirs), run with `host_env`.
+LaunchPlan HostPlan(const LaunchPlan& plan,
+                    const std::vector<std::pair<std::string, std::string>>& host_env);
 
 // Step 1's expansion of one value against `env` (exposed for tests and for
 // callers that expand a single value).

@@ -13,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include "agent/launcher.h"
 #include "agent/process.h"
 #include "util/digest.h"
 #include "util/log.h"
@@ -173,6 +174,14 @@ util::Status RunStep(const std::string& field, const std::string& what,
   spec.env_mode = EnvMode::kInherit;
   spec.env = std::move(extra_env);
   spec.env.insert(spec.env.end(), setup.installer_env.begin(), setup.installer_env.end());
+  if (setup.container) {
+    // Inside the image: its Python, its environment, the same paths.
+    auto inner = ContainerBaseEnv(*setup.container, CurrentEnvironment());
+    inner.insert(inner.end(), spec.env.begin(), spec.env.end());
+    spec.argv = ContainerRunArgv(*setup.container, spec.argv, inner, cwd.string(), {});
+    spec.cwd.clear();
+    spec.env.clear();
+  }
   std::optional<std::string> missing;
   RunOptions options;
   options.deadline = setup.deadline;
@@ -291,9 +300,15 @@ util::Status RelocateFile(const fs::path& path, const std::string& from, const s
   return WriteFile(path, updated);
 }
 
-util::Status CheckVenvPython(const std::string& field, const fs::path& venv) {
+// bin/python may link to an interpreter that exists only inside a container
+// image, so the link itself is what must be there.
+bool VenvPythonPresent(const fs::path& bin) {
   std::error_code ec;
-  if (!fs::exists(venv / "bin" / "python", ec)) {
+  return fs::exists(fs::symlink_status(bin / "python", ec));
+}
+
+util::Status CheckVenvPython(const std::string& field, const fs::path& venv) {
+  if (!VenvPythonPresent(venv / "bin")) {
     return util::IOError("Failed to set up runtime_env field '" + field + "': the virtualenv " +
                          venv.string() + " has no bin/python");
   }
@@ -310,6 +325,12 @@ class InstallerPlugin : public RuntimeEnvPlugin {
   std::vector<std::string> Uris(const model::RuntimeEnv& env) const override {
     auto value = env.Get(names_.field);
     if (!value || !util::PyTruthy(*value)) return {};
+    // A venv built on a container image's Python only works in that image.
+    util::Json base = env.Get(std::string(kBaseImageField), nullptr);
+    if (base.is_object() && base.contains("image_id")) {
+      return {InstallerSpecUri(names_.field,
+                               util::Json::object({{"spec", *value}, {"image", base["image_id"]}}))};
+    }
     return {InstallerSpecUri(names_.field, *value)};
   }
 
@@ -353,8 +374,7 @@ class InstallerPlugin : public RuntimeEnvPlugin {
                          "no directory was published for " + uris.front()};
     }
     fs::path bin = it->second / "virtualenv" / "bin";
-    std::error_code ec;
-    if (!fs::exists(bin / "python", ec)) {
+    if (!VenvPythonPresent(bin)) {
       return util::ValueError("Local directory " + it->second.string() + " for URI " +
                               uris.front() +
                               " does not exist on the cluster. Something may have gone wrong "

@@ -26,6 +26,7 @@
 #include <string_view>
 #include <vector>
 
+#include "agent/container.h"
 #include "agent/context.h"
 #include "model/runtime_env.h"
 #include "util/result.h"
@@ -77,6 +78,9 @@ struct SetupContext {
   std::vector<std::pair<std::string, std::string>> installer_env;
   // Directory of the env's unpacked working_dir ("" when none).
   std::string working_dir;
+  // Set once the env's container plugin has resolved its image: installers
+  // then run inside it (`python` is the image's python3).
+  std::optional<ContainerLayer> container;
 };
 
 class RuntimeEnvPlugin {

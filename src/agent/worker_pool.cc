@@ -183,6 +183,7 @@ util::Result<Worker> WorkerPool::Impl::Start(const LeaseRequest& request, const 
   } else {
     pythonpath->second += ":" + sdk;
   }
+  plan = HostPlan(plan, base);
   std::vector<std::string> env_strings;
   for (const auto& [key, value] : plan.env) env_strings.push_back(key + "=" + value);
 

@@ -6,9 +6,11 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <functional>
 #include <optional>
 #include <string>
 
+#include "head/head_client.h"
 #include "model/runtime_env.h"
 #include "util/error.h"
 #include "util/result.h"
@@ -21,6 +23,19 @@ inline constexpr int kExitInvalidInput = 2;
 
 // Prints "<Kind>: <message>" on stderr and returns kExitInvalidInput.
 int ReportInvalidInput(const util::Error& error);
+
+// Errors that say the request was wrong (TypeError, ValueError, KeyError:
+// bad input, or a head's HTTP 400) exit 2, the others (unreachable head,
+// unknown job, I/O) print "<Kind>: <message>" and exit 1.
+int ReportHeadError(const util::Error& error);
+
+// --address URL (else $STRATA_ADDRESS, else http://127.0.0.1:8265).
+void AddAddressOption(CLI::App& command, std::optional<std::string>& address);
+
+// Runs `command` with a client of the head `address` resolves to; a bad
+// address exits 2.
+int WithHeadClient(const std::optional<std::string>& address,
+                   const std::function<int(head::HeadClient&)>& command);
 
 // --runtime-env FILE (JSON or YAML) | --runtime-env-json TEXT, and
 // --working-dir DIR, shared by `strata run` and `strata job submit`.
@@ -52,5 +67,8 @@ void AddJobCommands(CLI::App& app, int* exit_code);
 
 // Adds `strata start|stop|status` and the internal `strata head`.
 void AddClusterCommands(CLI::App& app, int* exit_code);
+
+// Adds `strata cluster-env build|list|get|builds|logs|archive|base`.
+void AddClusterEnvCommands(CLI::App& app, int* exit_code);
 
 }  // namespace strata::cli

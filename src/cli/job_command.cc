@@ -4,7 +4,8 @@
 //   strata job submit [--address URL] [--working-dir DIR] [--runtime-env FILE]
 //                     [--runtime-env-json TEXT] [--submission-id ID] [--metadata-json TEXT]
 //                     [--entrypoint-num-cpus N] [--entrypoint-num-gpus N]
-//                     [--entrypoint-memory BYTES] [--entrypoint-resources JSON] [--no-wait]
+//                     [--entrypoint-memory BYTES] [--entrypoint-resources JSON]
+//                     [--cluster-env NAME:VERSION] [--no-wait]
 //                     -- ENTRYPOINT...
 //   strata job status ID | logs ID [-f] | stop ID [--no-wait] | delete ID | list [--json]
 //
@@ -49,6 +50,7 @@ struct SubmitArgs {
   std::optional<double> num_gpus;
   std::optional<std::int64_t> memory;
   std::optional<std::string> resources_json;
+  std::optional<std::string> cluster_env;
   bool no_wait = false;
   std::vector<std::string> entrypoint;
 };
@@ -61,28 +63,6 @@ struct JobArgs {
   bool follow = false;
   bool json = false;
 };
-
-// Errors that say the request was wrong exit 2, the others (unreachable
-// head, unknown job, I/O) exit 1.
-int ReportError(const util::Error& error) {
-  switch (error.kind) {
-    case util::ErrorKind::kTypeError:
-    case util::ErrorKind::kValueError:
-    case util::ErrorKind::kKeyError:
-      return ReportInvalidInput(error);
-    default:
-      std::cerr << error.ToString() << "\n";
-      return kExitFailure;
-  }
-}
-
-int WithClient(const std::optional<std::string>& address,
-               const std::function<int(head::HeadClient&)>& command) {
-  auto url = head::ResolveHeadAddress(address);
-  if (!url) return ReportInvalidInput(url.error());
-  head::HeadClient client(*url);
-  return command(client);
-}
 
 // A string field of JobDetails; "" when absent or null.
 std::string Text(const Json& details, std::string_view key) {
@@ -118,7 +98,7 @@ void PrintStatus(const std::string& id, const Json& details) {
 // The last line of a waited-for submit; kExitOk only for SUCCEEDED.
 int ReportOutcome(const std::string& id, const Json& details) {
   auto status = StatusOf(details);
-  if (!status) return ReportError(status.error());
+  if (!status) return ReportHeadError(status.error());
   switch (*status) {
     case head::JobStatus::kSucceeded:
       std::cout << "Job '" << id << "' succeeded\n";
@@ -197,11 +177,11 @@ int RunSubmit(const SubmitArgs& args) {
   if (!metadata) return ReportInvalidInput(metadata.error());
   auto resources = JsonObjectFlag(args.resources_json, "--entrypoint-resources");
   if (!resources) return ReportInvalidInput(resources.error());
-  return WithClient(args.address, [&](head::HeadClient& client) {
+  return WithHeadClient(args.address, [&](head::HeadClient& client) {
     {
       UploadProgressLine progress(*env);
       if (auto ok = packaging::UploadLocalPaths(*env, client, nullptr, progress.Callback()); !ok)
-        return ReportError(ok.error());
+        return ReportHeadError(ok.error());
     }
     Json request = Json::object({{"entrypoint", agent::ShellJoin(args.entrypoint)}});
     if (args.submission_id) request["submission_id"] = *args.submission_id;
@@ -211,44 +191,46 @@ int RunSubmit(const SubmitArgs& args) {
     if (args.num_gpus) request["entrypoint_num_gpus"] = *args.num_gpus;
     if (args.memory) request["entrypoint_memory"] = *args.memory;
     if (!resources->is_null()) request["entrypoint_resources"] = *resources;
+    auto cluster_env = args.cluster_env ? args.cluster_env : head::ClusterEnvFromAddress(args.address);
+    if (cluster_env) request["cluster_env"] = *cluster_env;
     auto id = client.SubmitJob(request);
-    if (!id) return ReportError(id.error());
+    if (!id) return ReportHeadError(id.error());
     std::cout << "Job '" << *id << "' submitted successfully" << std::endl;
     if (args.no_wait) return kExitOk;
-    if (auto ok = TailToStdout(client, *id); !ok) return ReportError(ok.error());
+    if (auto ok = TailToStdout(client, *id); !ok) return ReportHeadError(ok.error());
     // The tail ends when the job finishes; the status may trail it briefly.
     auto details = WaitForTerminal(client, *id);
-    if (!details) return ReportError(details.error());
+    if (!details) return ReportHeadError(details.error());
     return ReportOutcome(*id, *details);
   });
 }
 
 int RunStatus(const JobArgs& args) {
-  return WithClient(args.address, [&](head::HeadClient& client) {
+  return WithHeadClient(args.address, [&](head::HeadClient& client) {
     auto details = client.GetJob(args.id);
-    if (!details) return ReportError(details.error());
+    if (!details) return ReportHeadError(details.error());
     PrintStatus(args.id, *details);
     return kExitOk;
   });
 }
 
 int RunLogs(const JobArgs& args) {
-  return WithClient(args.address, [&](head::HeadClient& client) {
+  return WithHeadClient(args.address, [&](head::HeadClient& client) {
     if (args.follow) {
-      if (auto ok = TailToStdout(client, args.id); !ok) return ReportError(ok.error());
+      if (auto ok = TailToStdout(client, args.id); !ok) return ReportHeadError(ok.error());
       return kExitOk;
     }
     auto logs = client.GetJobLogs(args.id);
-    if (!logs) return ReportError(logs.error());
+    if (!logs) return ReportHeadError(logs.error());
     std::cout << *logs << std::flush;
     return kExitOk;
   });
 }
 
 int RunStop(const JobArgs& args) {
-  return WithClient(args.address, [&](head::HeadClient& client) {
+  return WithHeadClient(args.address, [&](head::HeadClient& client) {
     auto stopped = client.StopJob(args.id);
-    if (!stopped) return ReportError(stopped.error());
+    if (!stopped) return ReportHeadError(stopped.error());
     if (args.no_wait) {
       std::cout << (*stopped ? "Stop requested for job '" + args.id + "'"
                              : "Job '" + args.id + "' is not running")
@@ -256,29 +238,29 @@ int RunStop(const JobArgs& args) {
       return kExitOk;
     }
     auto details = WaitForTerminal(client, args.id);
-    if (!details) return ReportError(details.error());
+    if (!details) return ReportHeadError(details.error());
     PrintStatus(args.id, *details);
     return kExitOk;
   });
 }
 
 int RunDelete(const JobArgs& args) {
-  return WithClient(args.address, [&](head::HeadClient& client) {
-    if (auto ok = client.DeleteJob(args.id); !ok) return ReportError(ok.error());
+  return WithHeadClient(args.address, [&](head::HeadClient& client) {
+    if (auto ok = client.DeleteJob(args.id); !ok) return ReportHeadError(ok.error());
     std::cout << "Job '" << args.id << "' deleted successfully\n";
     return kExitOk;
   });
 }
 
 int RunList(const JobArgs& args) {
-  return WithClient(args.address, [&](head::HeadClient& client) {
+  return WithHeadClient(args.address, [&](head::HeadClient& client) {
     auto jobs = client.ListJobs();
-    if (!jobs) return ReportError(jobs.error());
+    if (!jobs) return ReportHeadError(jobs.error());
     if (args.json) {
       std::cout << util::DumpsSorted(*jobs) << "\n";
       return kExitOk;
     }
-    if (!jobs->is_array()) return ReportError(util::IOError("the head's job list is not an array"));
+    if (!jobs->is_array()) return ReportHeadError(util::IOError("the head's job list is not an array"));
     for (const Json& job : *jobs) {
       std::cout << Text(job, "submission_id") << "  " << Text(job, "status") << "  "
                 << Text(job, "entrypoint") << "\n";
@@ -287,16 +269,10 @@ int RunList(const JobArgs& args) {
   });
 }
 
-void AddAddress(CLI::App& command, std::optional<std::string>& address) {
-  command.add_option(
-      "--address", address,
-      "head URL (default: $STRATA_ADDRESS, else " + std::string(head::kDefaultHeadAddress) + ")");
-}
-
 // A subcommand taking --address and a job id.
 CLI::App* AddIdCommand(CLI::App& job, const char* name, const char* description, JobArgs& args) {
   CLI::App* command = job.add_subcommand(name, description);
-  AddAddress(*command, args.address);
+  AddAddressOption(*command, args.address);
   command->add_option("ID", args.id, "submission id")->required();
   return command;
 }
@@ -309,7 +285,7 @@ void AddJobCommands(CLI::App& app, int* exit_code) {
 
   auto submit_args = std::make_shared<SubmitArgs>();
   CLI::App* submit = job->add_subcommand("submit", "Submit a job and follow its logs");
-  AddAddress(*submit, submit_args->address);
+  AddAddressOption(*submit, submit_args->address);
   AddRuntimeEnvOptions(*submit, submit_args->env);
   submit->add_option("--submission-id", submit_args->submission_id,
                      "id of the job (default: generated)");
@@ -323,6 +299,9 @@ void AddJobCommands(CLI::App& app, int* exit_code) {
                      "memory in bytes reserved for the entrypoint");
   submit->add_option("--entrypoint-resources", submit_args->resources_json,
                      "custom resources as a JSON object");
+  submit->add_option("--cluster-env", submit_args->cluster_env,
+                     "run in this cluster environment build, NAME:VERSION (default: the "
+                     "address's ?cluster_env=)");
   submit->add_flag("--no-wait", submit_args->no_wait, "do not follow the logs");
   submit->add_option("entrypoint", submit_args->entrypoint, "the shell command (after --)")
       ->required();
@@ -342,7 +321,7 @@ void AddJobCommands(CLI::App& app, int* exit_code) {
     *exit_code = RunDelete(*args);
   });
   CLI::App* list = job->add_subcommand("list", "List the jobs of the head");
-  AddAddress(*list, args->address);
+  AddAddressOption(*list, args->address);
   list->add_flag("--json", args->json, "print the JobDetails array as JSON");
   list->callback([args, exit_code] { *exit_code = RunList(*args); });
 }

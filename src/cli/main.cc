@@ -14,6 +14,7 @@ int main(int argc, char** argv) {
   strata::cli::AddRunCommands(app, &exit_code);
   strata::cli::AddClusterCommands(app, &exit_code);
   strata::cli::AddJobCommands(app, &exit_code);
+  strata::cli::AddClusterEnvCommands(app, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

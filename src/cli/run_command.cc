@@ -53,7 +53,12 @@ int RunRun(const RunArgs& args) {
     std::cerr << "RuntimeEnvSetupError: " << context.error().message << "\n";
     return kExitFailure;
   }
-  agent::LaunchPlan plan = agent::PlanLaunch(*context, args.command, agent::CurrentEnvironment());
+  const auto host_env = agent::CurrentEnvironment();
+  agent::LaunchPlan inner = agent::PlanLaunch(*context, args.command, host_env);
+  // In a container, the command still starts where the user is (mounted).
+  std::error_code ec;
+  if (inner.container && inner.cwd.empty()) inner.cwd = std::filesystem::current_path(ec).string();
+  agent::LaunchPlan plan = agent::HostPlan(inner, host_env);
   auto code = agent::RunInContext(plan);
   if (auto ok = node->Delete(*serialized); !ok) util::LogDebug(ok.error().message);
   if (!code) {

@@ -117,6 +117,12 @@ std::string JobPath(std::string_view id, std::string_view suffix = "") {
   return "/api/jobs/" + EncodeSegment(id) + std::string(suffix);
 }
 
+constexpr std::string_view kClusterEnvRoot = "/api/cluster_environments";
+
+std::string ClusterEnvPath(std::string_view name, std::string_view suffix = "") {
+  return std::string(kClusterEnvRoot) + "/" + EncodeSegment(name) + std::string(suffix);
+}
+
 // What every request needs to know about the head.
 struct Target {
   const std::string& url;
@@ -266,7 +272,58 @@ util::Status PutFile(const Target& target, const std::string& path, const fs::pa
   return {};
 }
 
+// GET of a chunked text stream (log tails), each chunk handed to `on_chunk`
+// until the head ends the response.
+util::Status Stream(const Target& target, const std::string& path,
+                    const std::function<void(std::string_view chunk)>& on_chunk) {
+  if (target.host.empty()) return std::move(ParseHttpUrl(target.url)).error();
+  auto client = NewClient(target, kTailReadTimeoutSeconds);
+  // With a content receiver httplib keeps no body, so an error reply's
+  // message is collected here.
+  int status = 0;
+  std::string error_body;
+  httplib::Result res = client->Get(
+      path, RequestHeaders(),
+      [&](const httplib::Response& response) {
+        status = response.status;
+        return true;
+      },
+      [&](const char* data, std::size_t length) {
+        if (IsSuccess(status)) {
+          on_chunk(std::string_view(data, length));
+        } else {
+          error_body.append(data, length);
+        }
+        return true;
+      });
+  if (!res) return TransportError(target, "GET", path, res.error());
+  if (!IsSuccess(res->status)) return HttpError(target, res->status, res->reason, error_body);
+  return {};
+}
+
 }  // namespace
+
+std::optional<std::string> ClusterEnvFromAddress(const std::optional<std::string>& flag) {
+  std::string address;
+  if (flag) {
+    address = *flag;
+  } else if (const char* env = std::getenv("STRATA_ADDRESS")) {
+    address = env;
+  }
+  std::size_t query = address.find('?');
+  if (query == std::string::npos) return std::nullopt;
+  std::string_view rest = std::string_view(address).substr(query + 1);
+  rest = rest.substr(0, rest.find('#'));
+  while (!rest.empty()) {
+    std::string_view pair = rest.substr(0, rest.find('&'));
+    rest.remove_prefix(std::min(rest.size(), pair.size() + 1));
+    constexpr std::string_view kKey = "cluster_env=";
+    if (pair.starts_with(kKey) && pair.size() > kKey.size()) {
+      return std::string(pair.substr(kKey.size()));
+    }
+  }
+  return std::nullopt;
+}
 
 util::Result<std::string> ResolveHeadAddress(const std::optional<std::string>& flag) {
   if (flag) {
@@ -344,30 +401,52 @@ util::Result<std::string> HeadClient::GetJobLogs(std::string_view id) {
 
 util::Status HeadClient::TailJobLogs(std::string_view id,
                                      const std::function<void(std::string_view chunk)>& on_chunk) {
-  const Target target{url_, host_, port_, token_};
-  const std::string path = JobPath(id, "/logs/tail");
-  if (host_.empty()) return std::move(ParseHttpUrl(url_)).error();
-  auto client = NewClient(target, kTailReadTimeoutSeconds);
-  // With a content receiver httplib keeps no body, so an error reply's
-  // message is collected here.
-  int status = 0;
-  std::string error_body;
-  httplib::Result res = client->Get(
-      path, RequestHeaders(),
-      [&](const httplib::Response& response) {
-        status = response.status;
-        return true;
-      },
-      [&](const char* data, std::size_t length) {
-        if (IsSuccess(status)) {
-          on_chunk(std::string_view(data, length));
-        } else {
-          error_body.append(data, length);
-        }
-        return true;
-      });
-  if (!res) return TransportError(target, "GET", path, res.error());
-  if (!IsSuccess(res->status)) return HttpError(target, res->status, res->reason, error_body);
+  return Stream({url_, host_, port_, token_}, JobPath(id, "/logs/tail"), on_chunk);
+}
+
+util::Result<Json> HeadClient::StartClusterEnvBuild(std::string_view name, const Json& spec) {
+  const std::string path = ClusterEnvPath(name, "/builds");
+  return ParseReply(
+      PostJson({url_, host_, port_, token_}, path, Json::object({{"spec", spec}})), path);
+}
+
+util::Result<Json> HeadClient::ListClusterEnvs(bool include_archived) {
+  const std::string path =
+      std::string(kClusterEnvRoot) + (include_archived ? "?include_archived=1" : "");
+  auto reply = ParseReply(Get({url_, host_, port_, token_}, path), path);
+  if (!reply) return std::move(reply).error();
+  return reply->value("cluster_environments", Json::array());
+}
+
+util::Result<Json> HeadClient::GetClusterEnv(std::string_view name) {
+  const std::string path = ClusterEnvPath(name);
+  return ParseReply(Get({url_, host_, port_, token_}, path), path);
+}
+
+util::Result<Json> HeadClient::GetClusterEnvBuild(std::string_view name, int version) {
+  const std::string path = ClusterEnvPath(name, "/builds/" + std::to_string(version));
+  return ParseReply(Get({url_, host_, port_, token_}, path), path);
+}
+
+util::Result<std::string> HeadClient::GetClusterEnvBuildLogs(std::string_view name, int version) {
+  const std::string path = ClusterEnvPath(name, "/builds/" + std::to_string(version) + "/logs");
+  auto reply = ParseReply(Get({url_, host_, port_, token_}, path), path);
+  if (!reply) return std::move(reply).error();
+  return StringField(*reply, "logs", path);
+}
+
+util::Status HeadClient::TailClusterEnvBuildLogs(
+    std::string_view name, int version,
+    const std::function<void(std::string_view chunk)>& on_chunk) {
+  return Stream({url_, host_, port_, token_},
+                ClusterEnvPath(name, "/builds/" + std::to_string(version) + "/logs/tail"),
+                on_chunk);
+}
+
+util::Status HeadClient::ArchiveClusterEnv(std::string_view name) {
+  const std::string path = ClusterEnvPath(name, "/archive");
+  auto reply = PostJson({url_, host_, port_, token_}, path, Json::object());
+  if (!reply) return std::move(reply).error();
   return {};
 }
 

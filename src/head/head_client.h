@@ -35,6 +35,10 @@ inline constexpr std::string_view kDefaultHeadAddress = "http://127.0.0.1:8265";
 // dropped. ValueError for anything that is not http://host[:port].
 util::Result<std::string> ResolveHeadAddress(const std::optional<std::string>& flag);
 
+// The `cluster_env` query parameter of the address ResolveHeadAddress would
+// use (`http://head:8265?cluster_env=ml:1` → "ml:1"), when there is one.
+std::optional<std::string> ClusterEnvFromAddress(const std::optional<std::string>& flag);
+
 class HeadClient : public packaging::PackageSink {
  public:
   // `token` defaults to STRATA_AUTH_TOKEN ("" = none).
@@ -56,6 +60,18 @@ class HeadClient : public packaging::PackageSink {
   // the stream (the job finished).
   util::Status TailJobLogs(std::string_view id,
                            const std::function<void(std::string_view chunk)>& on_chunk);
+
+  // Cluster environments (routes in head_server.h). `spec` is the spec
+  // object (ClusterEnvSpec::ToJson) or YAML text; the reply is the new build.
+  util::Result<util::Json> StartClusterEnvBuild(std::string_view name, const util::Json& spec);
+  util::Result<util::Json> ListClusterEnvs(bool include_archived);  // array of envs
+  util::Result<util::Json> GetClusterEnv(std::string_view name);    // env with "builds"
+  util::Result<util::Json> GetClusterEnvBuild(std::string_view name, int version);
+  util::Result<std::string> GetClusterEnvBuildLogs(std::string_view name, int version);
+  // Streams the build log until the build has finished.
+  util::Status TailClusterEnvBuildLogs(std::string_view name, int version,
+                                       const std::function<void(std::string_view chunk)>& on_chunk);
+  util::Status ArchiveClusterEnv(std::string_view name);
 
   util::Result<util::Json> Nodes();        // GET /api/nodes
   util::Result<util::Json> RuntimeEnvs();  // GET /api/runtime_envs

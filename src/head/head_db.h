@@ -12,12 +12,20 @@
 //        entrypoint_num_cpus REAL, entrypoint_num_gpus REAL,
 //        entrypoint_memory INTEGER, entrypoint_resources TEXT,  -- JSON text
 //        driver_exit_code INTEGER NULL, driver_pid INTEGER NULL,
-//        driver_node_id TEXT)
+//        driver_node_id TEXT,
+//        cluster_env TEXT)                   -- "NAME:VERSION" or ""; added to older files on Open
 //   job_events(submission_id TEXT, time_ms INTEGER, status TEXT, message TEXT)
 //                                     -- one row per status change, in order
 //   package_pins(uri TEXT, holder TEXT, expires_ms INTEGER,
 //                PRIMARY KEY (uri, holder))
 //                                     -- holder "job:<id>" (kNever) or "pin" (temporary)
+//   cluster_envs(name TEXT PRIMARY KEY, created_ms INTEGER, archived_ms INTEGER NULL)
+//   cluster_env_builds(name TEXT, version INTEGER, spec TEXT,   -- canonical JSON
+//        status TEXT, image_ref TEXT, image_id TEXT, digest TEXT,
+//        registry_ref TEXT, oci_archive TEXT, created_ms INTEGER,
+//        started_ms INTEGER NULL, finished_ms INTEGER NULL,
+//        error_message TEXT, log TEXT,                         -- log: full text once finished
+//        PRIMARY KEY (name, version))
 //
 // Thread-safety: all methods may be called concurrently (one connection,
 // serialized by an internal mutex). One process should own the file.
@@ -69,11 +77,13 @@ struct JobRecord {
   std::optional<int> driver_exit_code;
   std::optional<int> driver_pid;
   std::string driver_node_id;
+  std::string cluster_env;  // "NAME:VERSION" the job runs in, "" for none
 
   // Ray's JobDetails: type "SUBMISSION", job_id null, submission_id,
   // driver_info null, status, entrypoint, message, error_type (null when
   // empty), start_time, end_time, metadata, runtime_env,
-  // driver_agent_http_address null, driver_node_id, driver_exit_code.
+  // driver_agent_http_address null, driver_node_id, driver_exit_code, and
+  // Strata's "cluster_env" when the job has one.
   // The entrypoint_* fields are not part of it, as in Ray.
   util::Json ToDetailsJson() const;
 };
@@ -82,6 +92,48 @@ struct JobEvent {
   std::int64_t time_ms = 0;
   JobStatus status = JobStatus::kPending;
   std::string message;
+};
+
+enum class BuildStatus { kPending, kInProgress, kSucceeded, kFailed };
+
+// "PENDING", "IN_PROGRESS", "SUCCEEDED", "FAILED".
+std::string_view BuildStatusName(BuildStatus status);
+std::optional<BuildStatus> ParseBuildStatus(std::string_view name);
+// SUCCEEDED and FAILED.
+bool IsTerminal(BuildStatus status);
+
+struct ClusterEnvBuildRecord {
+  std::string name;
+  int version = 0;
+  util::Json spec;  // ClusterEnvSpec::ToJson
+  BuildStatus status = BuildStatus::kPending;
+  std::string image_ref;     // "localhost/strata/<name>:<version>"
+  std::string image_id;      // "" until SUCCEEDED
+  std::string digest;        // "sha256:...", "" until SUCCEEDED
+  std::string registry_ref;  // "" when not pushed
+  std::string oci_archive;   // path, "" when not exported
+  std::int64_t created_ms = 0;
+  std::optional<std::int64_t> started_ms;
+  std::optional<std::int64_t> finished_ms;
+  std::string error_message;
+
+  // {"name", "version", "ref": "NAME:VERSION", "spec", "status", "image_ref",
+  //  "image_id", "digest", "registry_ref", "oci_archive", "created_ms",
+  //  "started_ms", "finished_ms", "error_message"} (null for absent times).
+  util::Json ToJson() const;
+};
+
+struct ClusterEnvRecord {
+  std::string name;
+  std::int64_t created_ms = 0;
+  std::optional<std::int64_t> archived_ms;
+  int latest_version = 0;  // highest build number (any status)
+  int build_count = 0;
+  std::optional<int> latest_succeeded_version;
+
+  // {"name", "created_ms", "archived": bool, "archived_ms", "latest_version",
+  //  "build_count", "latest_succeeded_version"}.
+  util::Json ToJson() const;
 };
 
 inline constexpr std::int64_t kNever = std::numeric_limits<std::int64_t>::max();
@@ -114,6 +166,31 @@ class HeadDb {
   std::set<std::string> PinnedUris(std::int64_t now_ms) const;
   // Deletes pins that expired at or before `now_ms`; returns how many.
   util::Result<std::size_t> DropExpiredPins(std::int64_t now_ms);
+
+  // Cluster environments. Creates the env row if missing (clearing
+  // archived_ms if set) and inserts build <name>:<highest + 1> with
+  // build.status, spec, image_ref and created_ms as given — all in one
+  // transaction. Returns the stored record (version filled in).
+  util::Result<ClusterEnvBuildRecord> InsertClusterEnvBuild(ClusterEnvBuildRecord build);
+  // Replaces the build's columns. ValueError (util has no FailedPrecondition
+  // kind) "cluster env build NAME:N is finished and cannot change" when the
+  // STORED row is terminal; NotFound "cluster env build NAME:N does not
+  // exist" when absent. `log`, when given, replaces the stored log.
+  util::Status UpdateClusterEnvBuild(const ClusterEnvBuildRecord& build,
+                                     const std::optional<std::string>& log = std::nullopt);
+  util::Result<ClusterEnvBuildRecord> GetClusterEnvBuild(std::string_view name, int version) const;
+  // Builds of `name` in version order (empty when the env does not exist).
+  std::vector<ClusterEnvBuildRecord> ListClusterEnvBuilds(std::string_view name) const;
+  // Builds of every env with one of `statuses` (recovery on open).
+  std::vector<ClusterEnvBuildRecord> ListClusterEnvBuildsWithStatus(
+      const std::vector<BuildStatus>& statuses) const;
+  util::Result<std::string> ClusterEnvBuildLog(std::string_view name, int version) const;
+  // NotFound "cluster environment 'NAME' does not exist".
+  util::Result<ClusterEnvRecord> GetClusterEnv(std::string_view name) const;
+  // By name; archived ones only when asked.
+  std::vector<ClusterEnvRecord> ListClusterEnvs(bool include_archived) const;
+  // Sets archived_ms (keeps the first time when already archived). NotFound when absent.
+  util::Status ArchiveClusterEnv(std::string_view name, std::int64_t now_ms);
 
  private:
   struct Impl;

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -38,6 +39,30 @@ std::unique_ptr<HeadDb> OpenOrDie(const fs::path& file) {
   auto db = HeadDb::Open(file);
   EXPECT_TRUE(db) << db.error().ToString();
   return db ? std::move(*db) : nullptr;
+}
+
+ClusterEnvBuildRecord MakeBuild(const std::string& name) {
+  ClusterEnvBuildRecord build;
+  build.name = name;
+  // Key order matters: env_vars keep their file order.
+  build.spec = util::Json::object({{"base_image", "localhost/debian-py:bookworm"},
+                                   {"env_vars", util::Json::object({{"Z", "1"}, {"A", "2"}})},
+                                   {"debian_packages", util::Json::array({"hello"})}});
+  build.image_ref = "localhost/strata/" + name + ":?";
+  build.created_ms = 1'700'000'000'000;
+  return build;
+}
+
+std::vector<int> Versions(const std::vector<ClusterEnvBuildRecord>& builds) {
+  std::vector<int> versions;
+  for (const auto& build : builds) versions.push_back(build.version);
+  return versions;
+}
+
+std::vector<std::string> EnvNames(const std::vector<ClusterEnvRecord>& envs) {
+  std::vector<std::string> names;
+  for (const auto& env : envs) names.push_back(env.name);
+  return names;
 }
 
 std::vector<std::string> Ids(const std::vector<JobRecord>& jobs) {
@@ -446,6 +471,299 @@ TEST_F(HeadDbTest, UnwritableLocationIsAnIOError) {
     EXPECT_NE(ro.error().message.find((tmp_.path() / "ro" / "head.db").string()), std::string::npos)
         << ro.error().message;
   }
+}
+
+TEST(BuildStatusTest, NamesRoundTripAndTerminal) {
+  for (BuildStatus status : {BuildStatus::kPending, BuildStatus::kInProgress,
+                             BuildStatus::kSucceeded, BuildStatus::kFailed}) {
+    EXPECT_EQ(ParseBuildStatus(BuildStatusName(status)), status);
+  }
+  EXPECT_EQ(BuildStatusName(BuildStatus::kInProgress), "IN_PROGRESS");
+  EXPECT_FALSE(ParseBuildStatus("RUNNING"));
+  EXPECT_FALSE(IsTerminal(BuildStatus::kPending));
+  EXPECT_FALSE(IsTerminal(BuildStatus::kInProgress));
+  EXPECT_TRUE(IsTerminal(BuildStatus::kSucceeded));
+  EXPECT_TRUE(IsTerminal(BuildStatus::kFailed));
+}
+
+TEST(ClusterEnvBuildRecordTest, JsonHasEveryFieldInOrder) {
+  ClusterEnvBuildRecord build = MakeBuild("ml");
+  build.version = 3;
+  util::Json json = build.ToJson();
+  std::vector<std::string> keys;
+  for (const auto& [key, value] : json.items()) keys.push_back(key);
+  EXPECT_EQ(keys,
+            (std::vector<std::string>{"name", "version", "ref", "spec", "status", "image_ref",
+                                      "image_id", "digest", "registry_ref", "oci_archive",
+                                      "created_ms", "started_ms", "finished_ms", "error_message"}));
+  EXPECT_EQ(json["ref"], "ml:3");
+  EXPECT_EQ(json["version"], 3);
+  EXPECT_EQ(json["spec"], build.spec);
+  EXPECT_EQ(json["status"], "PENDING");
+  EXPECT_EQ(json["image_id"], "");
+  EXPECT_EQ(json["created_ms"], 1'700'000'000'000);
+  EXPECT_TRUE(json["started_ms"].is_null());
+  EXPECT_TRUE(json["finished_ms"].is_null());
+
+  build.status = BuildStatus::kSucceeded;
+  build.started_ms = 10;
+  build.finished_ms = 20;
+  json = build.ToJson();
+  EXPECT_EQ(json["status"], "SUCCEEDED");
+  EXPECT_EQ(json["started_ms"], 10);
+  EXPECT_EQ(json["finished_ms"], 20);
+}
+
+TEST(ClusterEnvRecordTest, JsonHasEveryFieldInOrder) {
+  ClusterEnvRecord env;
+  env.name = "ml";
+  env.created_ms = 5;
+  env.latest_version = 2;
+  env.build_count = 2;
+  util::Json json = env.ToJson();
+  std::vector<std::string> keys;
+  for (const auto& [key, value] : json.items()) keys.push_back(key);
+  EXPECT_EQ(keys, (std::vector<std::string>{"name", "created_ms", "archived", "archived_ms",
+                                            "latest_version", "build_count",
+                                            "latest_succeeded_version"}));
+  EXPECT_EQ(json["archived"], false);
+  EXPECT_TRUE(json["archived_ms"].is_null());
+  EXPECT_TRUE(json["latest_succeeded_version"].is_null());
+
+  env.archived_ms = 7;
+  env.latest_succeeded_version = 1;
+  json = env.ToJson();
+  EXPECT_EQ(json["archived"], true);
+  EXPECT_EQ(json["archived_ms"], 7);
+  EXPECT_EQ(json["latest_succeeded_version"], 1);
+}
+
+TEST_F(HeadDbTest, BuildVersionsCountPerName) {
+  auto db = OpenOrDie(file());
+  ASSERT_NE(db, nullptr);
+  for (int expected : {1, 2, 3}) {
+    auto build = db->InsertClusterEnvBuild(MakeBuild("ml"));
+    ASSERT_TRUE(build) << build.error().ToString();
+    EXPECT_EQ(build->version, expected);
+  }
+  auto other = db->InsertClusterEnvBuild(MakeBuild("web"));
+  ASSERT_TRUE(other);
+  EXPECT_EQ(other->version, 1);
+  auto more = db->InsertClusterEnvBuild(MakeBuild("ml"));
+  ASSERT_TRUE(more);
+  EXPECT_EQ(more->version, 4);
+
+  EXPECT_EQ(Versions(db->ListClusterEnvBuilds("ml")), (std::vector<int>{1, 2, 3, 4}));
+  EXPECT_EQ(Versions(db->ListClusterEnvBuilds("web")), (std::vector<int>{1}));
+  EXPECT_TRUE(db->ListClusterEnvBuilds("nope").empty());
+
+  auto got = db->GetClusterEnvBuild("ml", 2);
+  ASSERT_TRUE(got) << got.error().ToString();
+  EXPECT_EQ(got->name, "ml");
+  EXPECT_EQ(got->status, BuildStatus::kPending);
+  EXPECT_EQ(got->spec.dump(), MakeBuild("ml").spec.dump());  // key order kept
+  EXPECT_EQ(got->image_ref, "localhost/strata/ml:?");
+  EXPECT_EQ(got->created_ms, 1'700'000'000'000);
+  EXPECT_FALSE(got->started_ms);
+
+  auto missing = db->GetClusterEnvBuild("ml", 9);
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().kind, ErrorKind::kNotFound);
+  EXPECT_EQ(missing.error().message, "cluster env build ml:9 does not exist");
+
+  auto env = db->GetClusterEnv("ml");
+  ASSERT_TRUE(env);
+  EXPECT_EQ(env->latest_version, 4);
+  EXPECT_EQ(env->build_count, 4);
+  EXPECT_FALSE(env->latest_succeeded_version);
+  EXPECT_EQ(env->created_ms, 1'700'000'000'000);
+  auto no_env = db->GetClusterEnv("nope");
+  ASSERT_FALSE(no_env);
+  EXPECT_EQ(no_env.error().kind, ErrorKind::kNotFound);
+  EXPECT_EQ(no_env.error().message, "cluster environment 'nope' does not exist");
+}
+
+TEST_F(HeadDbTest, ConcurrentBuildInsertsGetDistinctConsecutiveVersions) {
+  auto db = OpenOrDie(file());
+  ASSERT_NE(db, nullptr);
+  constexpr int kThreads = 8;
+  constexpr int kPerThread = 5;
+  std::vector<std::vector<int>> versions(kThreads);
+  std::atomic<bool> go{false};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      while (!go) std::this_thread::yield();
+      for (int i = 0; i < kPerThread; ++i) {
+        auto build = db->InsertClusterEnvBuild(MakeBuild("ml"));
+        ASSERT_TRUE(build) << build.error().ToString();
+        versions[t].push_back(build->version);
+      }
+    });
+  }
+  go = true;
+  for (auto& thread : threads) thread.join();
+  std::set<int> all;
+  for (const auto& list : versions) all.insert(list.begin(), list.end());
+  ASSERT_EQ(all.size(), static_cast<std::size_t>(kThreads * kPerThread));
+  EXPECT_EQ(*all.begin(), 1);
+  EXPECT_EQ(*all.rbegin(), kThreads * kPerThread);
+  EXPECT_EQ(db->ListClusterEnvBuilds("ml").size(), static_cast<std::size_t>(kThreads * kPerThread));
+}
+
+TEST_F(HeadDbTest, BuildUpdatesUntilFinishedThenRefuses) {
+  auto db = OpenOrDie(file());
+  ASSERT_NE(db, nullptr);
+  auto inserted = db->InsertClusterEnvBuild(MakeBuild("ml"));
+  ASSERT_TRUE(inserted);
+  ClusterEnvBuildRecord build = *inserted;
+
+  build.status = BuildStatus::kInProgress;
+  build.started_ms = 100;
+  ASSERT_TRUE(db->UpdateClusterEnvBuild(build).ok());
+  EXPECT_EQ(db->GetClusterEnvBuild("ml", 1)->status, BuildStatus::kInProgress);
+  EXPECT_EQ(db->ClusterEnvBuildLog("ml", 1).value(), "");
+
+  build.status = BuildStatus::kSucceeded;
+  build.finished_ms = 200;
+  build.image_id = "abc123";
+  build.digest = "sha256:def";
+  build.registry_ref = "127.0.0.1:5000/strata/ml:1";
+  build.oci_archive = "/home/images/ml-1.oci.tar";
+  const std::string log = "STEP 1/2: FROM base\nSTEP 2/2: RUN true\n\xce\xbb done\n";
+  ASSERT_TRUE(db->UpdateClusterEnvBuild(build, log).ok());
+
+  auto got = db->GetClusterEnvBuild("ml", 1);
+  ASSERT_TRUE(got);
+  EXPECT_EQ(got->status, BuildStatus::kSucceeded);
+  EXPECT_EQ(got->started_ms, 100);
+  EXPECT_EQ(got->finished_ms, 200);
+  EXPECT_EQ(got->image_id, "abc123");
+  EXPECT_EQ(got->digest, "sha256:def");
+  EXPECT_EQ(got->registry_ref, "127.0.0.1:5000/strata/ml:1");
+  EXPECT_EQ(got->oci_archive, "/home/images/ml-1.oci.tar");
+  EXPECT_EQ(db->ClusterEnvBuildLog("ml", 1).value(), log);
+  EXPECT_EQ(db->GetClusterEnv("ml")->latest_succeeded_version, 1);
+
+  ClusterEnvBuildRecord changed = build;
+  changed.status = BuildStatus::kFailed;
+  changed.error_message = "late";
+  util::Status refused = db->UpdateClusterEnvBuild(changed, "other log");
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().kind, ErrorKind::kValueError);
+  EXPECT_EQ(refused.error().message, "cluster env build ml:1 is finished and cannot change");
+  EXPECT_EQ(db->GetClusterEnvBuild("ml", 1)->status, BuildStatus::kSucceeded);
+  EXPECT_EQ(db->ClusterEnvBuildLog("ml", 1).value(), log);
+
+  ClusterEnvBuildRecord absent = build;
+  absent.version = 7;
+  util::Status missing = db->UpdateClusterEnvBuild(absent);
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.error().kind, ErrorKind::kNotFound);
+  auto no_log = db->ClusterEnvBuildLog("ml", 7);
+  ASSERT_FALSE(no_log);
+  EXPECT_EQ(no_log.error().kind, ErrorKind::kNotFound);
+}
+
+TEST_F(HeadDbTest, FailedBuildIsFinishedToo) {
+  auto db = OpenOrDie(file());
+  ASSERT_NE(db, nullptr);
+  ClusterEnvBuildRecord build = db->InsertClusterEnvBuild(MakeBuild("ml")).value();
+  build.status = BuildStatus::kFailed;
+  build.error_message = "boom";
+  ASSERT_TRUE(db->UpdateClusterEnvBuild(build, "log\n").ok());
+  build.status = BuildStatus::kInProgress;
+  EXPECT_FALSE(db->UpdateClusterEnvBuild(build).ok());
+  EXPECT_EQ(db->GetClusterEnvBuild("ml", 1)->error_message, "boom");
+}
+
+TEST_F(HeadDbTest, BuildsByStatus) {
+  auto db = OpenOrDie(file());
+  ASSERT_NE(db, nullptr);
+  ClusterEnvBuildRecord a1 = db->InsertClusterEnvBuild(MakeBuild("a")).value();
+  ClusterEnvBuildRecord a2 = db->InsertClusterEnvBuild(MakeBuild("a")).value();
+  ClusterEnvBuildRecord b1 = db->InsertClusterEnvBuild(MakeBuild("b")).value();
+  a1.status = BuildStatus::kSucceeded;
+  ASSERT_TRUE(db->UpdateClusterEnvBuild(a1).ok());
+  b1.status = BuildStatus::kInProgress;
+  ASSERT_TRUE(db->UpdateClusterEnvBuild(b1).ok());
+
+  auto open = db->ListClusterEnvBuildsWithStatus({BuildStatus::kPending, BuildStatus::kInProgress});
+  ASSERT_EQ(open.size(), 2u);
+  EXPECT_EQ(open[0].name, "a");
+  EXPECT_EQ(open[0].version, 2);
+  EXPECT_EQ(open[1].name, "b");
+  EXPECT_EQ(open[1].status, BuildStatus::kInProgress);
+  EXPECT_EQ(db->ListClusterEnvBuildsWithStatus({BuildStatus::kSucceeded}).size(), 1u);
+  EXPECT_TRUE(db->ListClusterEnvBuildsWithStatus({}).empty());
+}
+
+TEST_F(HeadDbTest, ArchiveHidesEnvUntilTheNextBuild) {
+  auto db = OpenOrDie(file());
+  ASSERT_NE(db, nullptr);
+  ASSERT_TRUE(db->InsertClusterEnvBuild(MakeBuild("b")));
+  ASSERT_TRUE(db->InsertClusterEnvBuild(MakeBuild("a")));
+  EXPECT_EQ(EnvNames(db->ListClusterEnvs(false)), (std::vector<std::string>{"a", "b"}));
+
+  ASSERT_TRUE(db->ArchiveClusterEnv("a", 500).ok());
+  ASSERT_TRUE(db->ArchiveClusterEnv("a", 900).ok());  // keeps the first time
+  EXPECT_EQ(EnvNames(db->ListClusterEnvs(false)), (std::vector<std::string>{"b"}));
+  auto all = db->ListClusterEnvs(true);
+  EXPECT_EQ(EnvNames(all), (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(all[0].archived_ms, 500);
+  EXPECT_FALSE(all[1].archived_ms);
+  EXPECT_EQ(db->GetClusterEnv("a")->archived_ms, 500);
+  EXPECT_TRUE(db->GetClusterEnvBuild("a", 1));
+  EXPECT_EQ(db->ListClusterEnvBuilds("a").size(), 1u);
+
+  util::Status missing = db->ArchiveClusterEnv("zz", 1);
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.error().kind, ErrorKind::kNotFound);
+
+  auto again = db->InsertClusterEnvBuild(MakeBuild("a"));
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->version, 2);
+  EXPECT_EQ(EnvNames(db->ListClusterEnvs(false)), (std::vector<std::string>{"a", "b"}));
+  auto env = db->GetClusterEnv("a");
+  ASSERT_TRUE(env);
+  EXPECT_FALSE(env->archived_ms);
+  EXPECT_EQ(env->created_ms, 1'700'000'000'000);  // the first build's time, not replaced
+}
+
+TEST_F(HeadDbTest, ClusterEnvsSurviveReopen) {
+  {
+    auto db = OpenOrDie(file());
+    ASSERT_NE(db, nullptr);
+    ClusterEnvBuildRecord build = db->InsertClusterEnvBuild(MakeBuild("ml")).value();
+    build.status = BuildStatus::kSucceeded;
+    build.image_id = "id1";
+    build.started_ms = 1;
+    build.finished_ms = 2;
+    ASSERT_TRUE(db->UpdateClusterEnvBuild(build, "line\n").ok());
+    ASSERT_TRUE(db->InsertClusterEnvBuild(MakeBuild("ml")));
+    ASSERT_TRUE(db->InsertClusterEnvBuild(MakeBuild("old")));
+    ASSERT_TRUE(db->ArchiveClusterEnv("old", 42).ok());
+  }
+  auto db = OpenOrDie(file());
+  ASSERT_NE(db, nullptr);
+  auto first = db->GetClusterEnvBuild("ml", 1);
+  ASSERT_TRUE(first);
+  EXPECT_EQ(first->status, BuildStatus::kSucceeded);
+  EXPECT_EQ(first->image_id, "id1");
+  EXPECT_EQ(first->finished_ms, 2);
+  EXPECT_EQ(first->spec.dump(), MakeBuild("ml").spec.dump());
+  EXPECT_EQ(db->ClusterEnvBuildLog("ml", 1).value(), "line\n");
+  EXPECT_EQ(db->GetClusterEnvBuild("ml", 2)->status, BuildStatus::kPending);
+  EXPECT_EQ(db->InsertClusterEnvBuild(MakeBuild("ml"))->version, 3);
+  EXPECT_EQ(EnvNames(db->ListClusterEnvs(false)), (std::vector<std::string>{"ml"}));
+  auto old = db->GetClusterEnv("old");
+  ASSERT_TRUE(old);
+  EXPECT_EQ(old->archived_ms, 42);
+  auto ml = db->GetClusterEnv("ml");
+  ASSERT_TRUE(ml);
+  EXPECT_EQ(ml->latest_version, 3);
+  EXPECT_EQ(ml->build_count, 3);
+  EXPECT_EQ(ml->latest_succeeded_version, 1);
 }
 
 }  // namespace

@@ -14,9 +14,12 @@
 
 #include "agent/agent_http.h"
 #include "agent/node_connection.h"
+#include "clusterenv/image_builder.h"
+#include "head/cluster_env_service.h"
 #include "head/head_db.h"
 #include "head/job_manager.h"
 #include "head/package_service.h"
+#include "model/cluster_env_spec.h"
 #include "packaging/blob_store.h"
 #include "util/clock.h"
 #include "util/listen_backlog.h"
@@ -122,6 +125,7 @@ struct Head::Impl {
   std::optional<packaging::BlobStore> store;
   std::unique_ptr<PackageService> packages;
   std::unique_ptr<JobManager> jobs;
+  std::unique_ptr<ClusterEnvService> cluster_envs;
   std::string node_id;
   std::string url;
   std::int64_t start_time_ms = util::WallClockMs();
@@ -139,6 +143,7 @@ struct Head::Impl {
   void RegisterRoutes();
   void RegisterPackageRoutes();
   void RegisterJobRoutes();
+  void RegisterClusterEnvRoutes();
   void RegisterClusterRoutes();
   httplib::Server::HandlerResponse Guard(const httplib::Request& req, httplib::Response& res);
   std::string MetricsText();
@@ -299,6 +304,116 @@ void Head::Impl::RegisterJobRoutes() {
   });
 }
 
+namespace {
+
+util::Result<int> ParseVersion(const std::string& text) {
+  auto ref = model::ParseClusterEnvRef("x:" + text);
+  if (!ref) return util::ValueError("build version '" + text + "' must be a positive integer");
+  return ref->version;
+}
+
+}  // namespace
+
+void Head::Impl::RegisterClusterEnvRoutes() {
+  static const std::string kBase = "/api/cluster_environments";
+  auto list = [this](const httplib::Request& req, httplib::Response& res) {
+    const std::string archived = req.get_param_value("include_archived");
+    Json all = Json::array();
+    for (const ClusterEnvRecord& env : cluster_envs->ListEnvs(archived == "1" || archived == "true")) {
+      all.push_back(env.ToJson());
+    }
+    SendJson(res, Json::object({{"cluster_environments", all}}));
+  };
+  server.Get(kBase, list);
+  server.Get(kBase + "/", list);
+  // Body: {"spec": <spec object> | "<YAML text>"}.
+  server.Post(kBase + R"(/([^/]+)/builds/?)", [this](const httplib::Request& req,
+                                                     httplib::Response& res) {
+    auto body = ParseBody(req);
+    if (!body) return SendError(res, body.error());
+    if (!body->is_object() || !body->contains("spec")) {
+      return SendError(res, util::ValueError("The request body must be an object with a \"spec\" "
+                                             "field (the cluster env spec, an object or YAML text)"));
+    }
+    const Json& raw = (*body)["spec"];
+    auto spec = raw.is_string() ? model::ClusterEnvSpec::FromText(raw.get<std::string>(), "spec")
+                                : model::ClusterEnvSpec::FromJson(raw);
+    if (!spec) return SendError(res, spec.error());
+    auto build = cluster_envs->StartBuild(req.matches[1].str(), *spec);
+    if (!build) return SendError(res, build.error());
+    SendJson(res, build->ToJson());
+  });
+  server.Get(kBase + R"(/([^/]+)/?)", [this](const httplib::Request& req, httplib::Response& res) {
+    auto env = cluster_envs->GetEnv(req.matches[1].str());
+    if (!env) return SendError(res, env.error());
+    auto builds = cluster_envs->ListBuilds(req.matches[1].str());
+    if (!builds) return SendError(res, builds.error());
+    Json out = env->ToJson();
+    out["builds"] = Json::array();
+    for (const ClusterEnvBuildRecord& build : *builds) out["builds"].push_back(build.ToJson());
+    SendJson(res, out);
+  });
+  server.Get(kBase + R"(/([^/]+)/builds/?)",
+             [this](const httplib::Request& req, httplib::Response& res) {
+               auto builds = cluster_envs->ListBuilds(req.matches[1].str());
+               if (!builds) return SendError(res, builds.error());
+               Json all = Json::array();
+               for (const ClusterEnvBuildRecord& build : *builds) all.push_back(build.ToJson());
+               SendJson(res, Json::object({{"builds", all}}));
+             });
+  server.Get(kBase + R"(/([^/]+)/builds/([^/]+)/?)",
+             [this](const httplib::Request& req, httplib::Response& res) {
+               auto version = ParseVersion(req.matches[2].str());
+               if (!version) return SendError(res, version.error());
+               auto build = cluster_envs->GetBuild(req.matches[1].str(), *version);
+               if (!build) return SendError(res, build.error());
+               SendJson(res, build->ToJson());
+             });
+  server.Get(kBase + R"(/([^/]+)/builds/([^/]+)/logs/?)",
+             [this](const httplib::Request& req, httplib::Response& res) {
+               auto version = ParseVersion(req.matches[2].str());
+               if (!version) return SendError(res, version.error());
+               auto chunk = cluster_envs->ReadBuildLog(req.matches[1].str(), *version, 0,
+                                                       std::chrono::milliseconds(0));
+               if (!chunk) return SendError(res, chunk.error());
+               SendJson(res, Json::object({{"logs", chunk->data}}));
+             });
+  server.Get(kBase + R"(/([^/]+)/builds/([^/]+)/logs/tail/?)", [this](const httplib::Request& req,
+                                                                       httplib::Response& res) {
+    std::string name = req.matches[1].str();
+    auto version = ParseVersion(req.matches[2].str());
+    if (!version) return SendError(res, version.error());
+    if (auto build = cluster_envs->GetBuild(name, *version); !build) {
+      return SendError(res, build.error());
+    }
+    res.set_chunked_content_provider(
+        "text/plain; charset=utf-8",
+        [this, name, version = *version, offset = std::uint64_t{0}](
+            std::size_t, httplib::DataSink& sink) mutable {
+          while (sink.is_writable()) {
+            auto chunk =
+                cluster_envs->ReadBuildLog(name, version, offset, std::chrono::milliseconds(500));
+            if (!chunk) break;
+            offset = chunk->next_offset;
+            if (!chunk->data.empty() && !sink.write(chunk->data.data(), chunk->data.size())) {
+              return false;
+            }
+            if (chunk->finished) break;
+          }
+          sink.done();
+          return true;
+        });
+  });
+  server.Post(
+      kBase + R"(/([^/]+)/archive/?)",
+      [this](const httplib::Request& req, httplib::Response& res, const httplib::ContentReader&) {
+        if (auto ok = cluster_envs->Archive(req.matches[1].str()); !ok) {
+          return SendError(res, ok.error());
+        }
+        SendJson(res, Json::object({{"archived", true}}));
+      });
+}
+
 void Head::Impl::RegisterClusterRoutes() {
   server.Get("/api/version", [this](const httplib::Request&, httplib::Response& res) {
     SendJson(res, Json::object({{"version", "4"},
@@ -434,6 +549,18 @@ std::string Head::Impl::MetricsText() {
       }
     }
   }
+  ClusterEnvCounters builds = cluster_envs->Counters();
+  MetricHeader(out, "strata_cluster_env_builds_total", "counter",
+               "Cluster environment builds since start, by outcome.");
+  Metric(out, "strata_cluster_env_builds_total", "outcome=\"started\"",
+         static_cast<double>(builds.builds_started));
+  Metric(out, "strata_cluster_env_builds_total", "outcome=\"succeeded\"",
+         static_cast<double>(builds.builds_succeeded));
+  Metric(out, "strata_cluster_env_builds_total", "outcome=\"failed\"",
+         static_cast<double>(builds.builds_failed));
+  MetricHeader(out, "strata_cluster_env_build_seconds_sum", "counter",
+               "Seconds spent in finished cluster environment builds.");
+  Metric(out, "strata_cluster_env_build_seconds_sum", "", builds.build_seconds_sum);
   PackageCounters pc = packages->Counters();
   MetricHeader(out, "strata_package_upload_bytes_total", "counter",
                "Bytes received by the package store.");
@@ -478,6 +605,7 @@ void Head::Impl::RegisterRoutes() {
       [this](const httplib::Request& req, httplib::Response& res) { return Guard(req, res); });
   RegisterPackageRoutes();
   RegisterJobRoutes();
+  RegisterClusterEnvRoutes();
   RegisterClusterRoutes();
 }
 
@@ -485,6 +613,7 @@ Head::Head(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 Head::~Head() {
   if (impl_->jobs) impl_->jobs->Shutdown();
+  if (impl_->cluster_envs) impl_->cluster_envs->Shutdown();
 }
 
 util::Result<std::unique_ptr<Head>> Head::Open(HeadOptions options) {
@@ -503,6 +632,12 @@ util::Result<std::unique_ptr<Head>> Head::Open(HeadOptions options) {
   auto node_id = agent::NodeId(paths);
   if (!node_id) return std::move(node_id).error();
   impl->node_id = *node_id;
+  auto cluster_env_options = ClusterEnvServiceOptions::FromEnvironment(paths.home);
+  if (!cluster_env_options) return std::move(cluster_env_options).error();
+  auto cluster_envs = ClusterEnvService::Open(*impl->db, clusterenv::MakePodmanImageBuilder(),
+                                              *cluster_env_options);
+  if (!cluster_envs) return std::move(cluster_envs).error();
+  impl->cluster_envs = std::move(cluster_envs).value();
   return std::unique_ptr<Head>(new Head(std::move(impl)));
 }
 
@@ -526,6 +661,7 @@ util::Result<int> Head::Bind() {
   job_options.head_url = impl.url;
   job_options.node_id = impl.node_id;
   job_options.stop_grace = impl.options.stop_grace;
+  job_options.cluster_envs = impl.cluster_envs.get();
   auto jobs = JobManager::Open(*impl.db, *impl.packages, job_options);
   if (!jobs) return std::move(jobs).error();
   impl.jobs = std::move(jobs).value();
@@ -552,6 +688,7 @@ util::Status Head::Run() {
   impl.gc_cv.notify_all();
   gc.join();
   impl.jobs->Shutdown();
+  impl.cluster_envs->Shutdown();
   std::error_code ec;
   fs::remove(record, ec);
   if (!served) return util::IOError("the head's HTTP server stopped unexpectedly");

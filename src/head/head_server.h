@@ -21,6 +21,19 @@
 //   GET    /api/jobs/{id}/logs           {"logs": "..."}
 //   GET    /api/jobs/{id}/logs/tail      text/plain, chunked: the log as it grows;
 //                                        the response ends when the job has finished
+//   GET    /api/cluster_environments     {"cluster_environments": [ClusterEnvRecord JSON...]}
+//                                        (?include_archived=1 for archived names too)
+//   POST   /api/cluster_environments/{name}/builds
+//                                        {"spec": object | YAML text} → the new build
+//                                        (ClusterEnvBuildRecord JSON, PENDING); 400 bad spec
+//   GET    /api/cluster_environments/{name}          the env and "builds": [...]
+//   GET    /api/cluster_environments/{name}/builds   {"builds": [...]}
+//   GET    /api/cluster_environments/{name}/builds/{version}            one build
+//   GET    /api/cluster_environments/{name}/builds/{version}/logs       {"logs": "..."}
+//   GET    /api/cluster_environments/{name}/builds/{version}/logs/tail  text/plain, chunked,
+//                                        until the build has finished
+//   POST   /api/cluster_environments/{name}/archive  {"archived": true}
+//   (POST /api/jobs/ also takes "cluster_env": "NAME:VERSION", Strata's extension.)
 //   GET    /api/nodes                    {"nodes": [{"node_id", "node_ip_address", "hostname",
 //                                         "is_head_node", "state", "agent_port",
 //                                         "start_time_ms", "runtime_env_cache": {...}}]}

@@ -13,9 +13,11 @@
 #include <sstream>
 #include <thread>
 
+#include "agent/container.h"
 #include "agent/launcher.h"
 #include "agent/node_connection.h"
 #include "agent/process.h"
+#include "model/cluster_env_spec.h"
 #include "model/runtime_env.h"
 #include "model/validation.h"
 #include "util/clock.h"
@@ -120,7 +122,8 @@ util::Result<JobSubmitRequest> JobSubmitRequest::FromJson(const Json& raw) {
   static const std::vector<std::string> kKnown = {
       "entrypoint",          "submission_id",     "job_id",
       "runtime_env",         "metadata",          "entrypoint_num_cpus",
-      "entrypoint_num_gpus", "entrypoint_memory", "entrypoint_resources"};
+      "entrypoint_num_gpus", "entrypoint_memory", "entrypoint_resources",
+      "cluster_env"};
   for (const auto& [key, value] : body.items()) {
     (void)value;
     if (std::find(kKnown.begin(), kKnown.end(), key) == kKnown.end()) {
@@ -149,6 +152,12 @@ util::Result<JobSubmitRequest> JobSubmitRequest::FromJson(const Json& raw) {
       return util::TypeError(TypeMessage("runtime_env", "a dict", body["runtime_env"]));
     }
     request.runtime_env = body["runtime_env"];
+  }
+  if (body.contains("cluster_env")) {
+    if (!body["cluster_env"].is_string()) {
+      return util::TypeError(TypeMessage("cluster_env", "a string if provided", body["cluster_env"]));
+    }
+    request.cluster_env = body["cluster_env"].get<std::string>();
   }
   if (body.contains("metadata")) {
     if (auto ok = CheckStringMap("metadata", body["metadata"], false); !ok) return ok.error();
@@ -243,6 +252,31 @@ struct JobManager::Impl {
     }
   }
 
+  // `env` with the private field that runs it on the image of cluster env
+  // `ref` ("NAME:VERSION"); ValueError when the build cannot run or the env
+  // already names an image of its own.
+  util::Result<model::RuntimeEnv> BaseImageEnv(const model::RuntimeEnv& env,
+                                               const std::string& ref) const {
+    auto parsed = model::ParseClusterEnvRef(ref);
+    if (!parsed) return std::move(parsed).error();
+    if (options.cluster_envs == nullptr) {
+      return util::ValueError("cluster_env '" + ref +
+                              "': this head does not serve cluster environments");
+    }
+    for (const char* field : {"container", "image_uri"}) {
+      if (env.Contains(field)) {
+        return util::ValueError("cluster_env '" + ref + "' cannot be combined with runtime_env '" +
+                                field + "': a job runs in one image");
+      }
+    }
+    auto build = options.cluster_envs->ResolveRunnable(*parsed);
+    if (!build) return util::ValueError(build.error().message);
+    Json pinned = env.AsJson();
+    pinned[std::string(agent::kBaseImageField)] =
+        Json::object({{"image_id", build->image_id}, {"reference", build->image_ref}});
+    return model::RuntimeEnv::Parse(pinned);
+  }
+
   // The terminal status of a job whose run was cut short by Stop or Shutdown.
   void SaveInterrupted(JobRecord& job, const RunningJob& run) {
     if (run.head_stopping) {
@@ -318,8 +352,11 @@ struct JobManager::Impl {
       SaveInterrupted(job, run);
       return;
     }
-    agent::LaunchPlan plan =
-        agent::PlanLaunch(context, {"/bin/sh", "-c", job.entrypoint}, DriverEnvironment(job));
+    agent::RuntimeEnvContext named = context;
+    if (named.container) named.container->name = "strata-job-" + job.submission_id;
+    const auto driver_env = DriverEnvironment(job);
+    agent::LaunchPlan plan = agent::HostPlan(
+        agent::PlanLaunch(named, {"/bin/sh", "-c", job.entrypoint}, driver_env), driver_env);
     std::error_code ec;
     fs::create_directories(options.paths.logs_dir(), ec);
     std::ofstream log(LogPath(job.submission_id), std::ios::binary | std::ios::app);
@@ -348,6 +385,8 @@ struct JobManager::Impl {
       Save(job, JobStatus::kRunning, kRunningMessage);
     };
     auto result = agent::RunCommand(spec, run_options);
+    // A SIGKILLed `podman run` leaves its container behind.
+    if (named.container) agent::RemoveContainer(named.container->name);
     if (!result) {
       Save(job, JobStatus::kFailed, "Failed to start the entrypoint: " + result.error().message,
            kEntrypointStartError);
@@ -402,6 +441,15 @@ util::Result<std::string> JobManager::Submit(const JobSubmitRequest& request) {
   auto env = model::RuntimeEnv::Parse(request.runtime_env);
   if (!env) return std::move(env).error();
   if (auto ok = model::ValidateNoLocalPaths(env->AsJson()); !ok) return ok.error();
+  // The job shows the user's env; the agent gets the pinned one.
+  Json user_env = env->Empty() ? Json() : env->AsJson();
+  std::string cluster_env;
+  if (request.cluster_env) {
+    auto pinned = impl_->BaseImageEnv(*env, *request.cluster_env);
+    if (!pinned) return std::move(pinned).error();
+    cluster_env = *request.cluster_env;
+    env = std::move(pinned);
+  }
   auto serialized = env->Serialize();
   if (!serialized) return std::move(serialized).error();
   auto config = env->Config();
@@ -423,7 +471,8 @@ util::Result<std::string> JobManager::Submit(const JobSubmitRequest& request) {
   job.message = kPendingMessage;
   job.start_time_ms = util::WallClockMs();
   job.metadata = request.metadata.is_object() ? request.metadata : Json::object();
-  job.runtime_env = env->Empty() ? Json() : env->AsJson();
+  job.runtime_env = std::move(user_env);
+  job.cluster_env = cluster_env;
   job.entrypoint_num_cpus = request.entrypoint_num_cpus.value_or(0);
   job.entrypoint_num_gpus = request.entrypoint_num_gpus.value_or(0);
   job.entrypoint_memory = request.entrypoint_memory.value_or(0);

@@ -9,7 +9,11 @@
 //            failure makes the job FAILED with error_type
 //            RUNTIME_ENV_SETUP_FAILURE and the agent's message;
 //   run      `/bin/sh -c <entrypoint>` in a new process group inside the
-//            env's context (agent/launcher.h), with STRATA_ADDRESS,
+//            env's context (agent/launcher.h) — for a job pinned to a
+//            cluster environment (`cluster_env: "NAME:VERSION"`), inside a
+//            container of that build's image, named strata-job-<id>, with the
+//            runtime env layered on top (the env carries the private field
+//            `_strata_base_image`, agent/container.h) —, with STRATA_ADDRESS,
 //            STRATA_JOB_CONFIG_JSON ({"runtime_env", "metadata"}) and
 //            PYTHONUNBUFFERED=1; stdout and stderr go to
 //            <session>/logs/job-driver-<submission_id>.log; RUNNING;
@@ -32,6 +36,7 @@
 #include <vector>
 
 #include "agent/plugin.h"
+#include "head/cluster_env_service.h"
 #include "head/head_db.h"
 #include "head/package_service.h"
 #include "util/pyjson.h"
@@ -49,6 +54,8 @@ struct JobSubmitRequest {
   std::optional<double> entrypoint_num_gpus;
   std::optional<std::int64_t> entrypoint_memory;
   util::Json entrypoint_resources;  // object string → number, or null
+  // Strata's extension: "NAME:VERSION" of a cluster environment to run in.
+  std::optional<std::string> cluster_env;
 
   // Keys whose value is null are dropped first; `job_id` is the deprecated
   // alias of submission_id. TypeError for an unknown key or a wrong type,
@@ -65,6 +72,8 @@ struct JobManagerOptions {
   std::string head_url;  // STRATA_ADDRESS given to drivers
   std::string node_id;
   std::chrono::milliseconds stop_grace{3000};
+  // Resolves `cluster_env` of submissions; null: such submissions are refused.
+  const ClusterEnvService* cluster_envs = nullptr;
 };
 
 struct LogChunk {
