@@ -55,8 +55,8 @@ def __getattr__(name):
         from strata import runtime_env
 
         return getattr(runtime_env, name)
-    if name == "job_submission":
+    if name in ("job_submission", "cluster_env"):
         import importlib
 
-        return importlib.import_module("strata.job_submission")
+        return importlib.import_module("strata." + name)
     raise AttributeError(f"module 'strata' has no attribute {name!r}")

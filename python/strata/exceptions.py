@@ -7,6 +7,7 @@ __all__ = [
     "WorkerCrashedError",
     "ActorDiedError",
     "GetTimeoutError",
+    "ClusterEnvBuildError",
 ]
 
 
@@ -30,6 +31,26 @@ class RuntimeEnvSetupError(StrataError):
         if self.error_message:
             lines.append(str(self.error_message))
         return "\n".join(lines)
+
+
+class ClusterEnvBuildError(StrataError):
+    """A cluster environment build FAILED.
+
+    `error_message` is the head's (the failing step and its last output
+    lines); `build` the finished build (a strata.cluster_env.ClusterEnvBuild),
+    when known.
+    """
+
+    def __init__(self, error_message=None, build=None):
+        super().__init__(error_message)
+        self.error_message = error_message
+        self.build = build
+
+    def __str__(self):
+        ref = getattr(self.build, "ref", None)
+        head = f"Cluster environment build {ref}" if ref else "A cluster environment build"
+        head += " failed."
+        return head + (f"\n{self.error_message}" if self.error_message else "")
 
 
 class WorkerCrashedError(StrataError):

@@ -16,29 +16,24 @@ and uploaded by Strata's C++ packaging (``strata._native``), as
 
 Differences from Ray: ``tail_job_logs`` returns an iterator that works both
 with ``for`` (blocking) and with ``async for`` (each read runs in a thread),
-where Ray's is async only. Errors: a head that cannot be reached raises
-ConnectionError; an HTTP error status raises RuntimeError("Request failed with
-status code <code>: <the head's message>."), as Ray's client does.
+where Ray's is async only; ``submit_job`` also takes
+``cluster_env="NAME:VERSION"`` (strata.cluster_env) to run the job in that
+build's image. Errors: a head that cannot be reached raises ConnectionError;
+an HTTP error status raises RuntimeError("Request failed with status code
+<code>: <the head's message>."), as Ray's client does.
 """
 
-import asyncio
-import codecs
 import dataclasses
 import enum
-import http.client
-import json
-import os
 import urllib.parse
-from typing import Any, Dict, Iterator, List, Optional, Union
+from typing import Any, Dict, List, Optional, Union
 
-from strata import _native
+from strata._private.head_client import HeadClient, LogTail
+# Its former home: callers import it from here.
+from strata._private.head_client import resolve_address as _resolve_address  # noqa: F401
 from strata.runtime_env import normalize, upload_local_paths
 
 __all__ = ["JobSubmissionClient", "JobStatus", "JobDetails", "JobType"]
-
-TOKEN_VARIABLE = "STRATA_AUTH_TOKEN"
-# Job submission validates the env on the head; give it time.
-_REQUEST_TIMEOUT_S = 300.0
 
 
 class JobStatus(str, enum.Enum):
@@ -110,86 +105,16 @@ class JobDetails:
         return dataclasses.asdict(self)
 
 
-class _LogTail:
-    """The log of a job as it grows, in chunks of text, until the job ends.
-    Iterate with ``for`` (blocking reads) or ``async for`` (reads in a thread).
-    ``close()`` (or leaving the loop and dropping it) ends the stream."""
-
-    def __init__(self, connection: http.client.HTTPConnection, response: http.client.HTTPResponse):
-        self._connection = connection
-        self._response = response
-        self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
-        self._done = False
-
-    def _read(self) -> Optional[str]:
-        """The next non-empty chunk, or None at the end."""
-        while not self._done:
-            data = self._response.read1(64 * 1024)
-            if not data:
-                self._done = True
-                text = self._decoder.decode(b"", final=True)
-                self.close()
-                return text or None
-            text = self._decoder.decode(data)
-            if text:
-                return text
-        return None
-
-    def __iter__(self) -> "_LogTail":
-        return self
-
-    def __next__(self) -> str:
-        text = self._read()
-        if text is None:
-            raise StopIteration
-        return text
-
-    def __aiter__(self) -> "_LogTail":
-        return self
-
-    async def __anext__(self) -> str:
-        text = await asyncio.to_thread(self._read)
-        if text is None:
-            raise StopAsyncIteration
-        return text
-
-    def close(self) -> None:
-        self._done = True
-        self._connection.close()
-
-    def __enter__(self) -> "_LogTail":
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        try:
-            self._connection.close()
-        except Exception:
-            pass
-
-
-def _resolve_address(address: Optional[str]) -> str:
-    """The head URL: ``address``, else STRATA_ADDRESS (its ``?cluster_env=``
-    query dropped), else http://127.0.0.1:8265. ``"auto"`` means "not given";
-    ``host:port`` without a scheme means http://host:port."""
-    if address is not None and address.strip().lower() == "auto":
-        address = None
-    if address is not None and "://" not in address:
-        address = "http://" + address
-    return _native.resolve_head_address(address)
-
-
-class JobSubmissionClient:
+class JobSubmissionClient(HeadClient):
     """Submits and manages jobs on a Strata head (Ray's ``JobSubmissionClient``).
 
     ``address``: the head's URL (``http://host:port``); default
-    ``STRATA_ADDRESS``, else http://127.0.0.1:8265. The token of
-    ``STRATA_AUTH_TOKEN``, when set, is sent as ``Authorization: Bearer``.
-    ``metadata`` is added to every submitted job's metadata; ``headers`` to
-    every request. The head is contacted once here: ConnectionError when it
-    cannot be reached.
+    ``STRATA_ADDRESS``, else http://127.0.0.1:8265. A ``?cluster_env=NAME:VERSION``
+    query of the address (or of ``STRATA_ADDRESS``) is the default
+    ``cluster_env`` of submitted jobs. The token of ``STRATA_AUTH_TOKEN``,
+    when set, is sent as ``Authorization: Bearer``. ``metadata`` is added to
+    every submitted job's metadata; ``headers`` to every request. The head is
+    contacted once here: ConnectionError when it cannot be reached.
     """
 
     def __init__(
@@ -198,62 +123,8 @@ class JobSubmissionClient:
         metadata: Optional[Dict[str, str]] = None,
         headers: Optional[Dict[str, str]] = None,
     ):
-        self._address = _resolve_address(address)
-        parsed = urllib.parse.urlsplit(self._address)
-        self._host = parsed.hostname
-        self._port = parsed.port or 80
-        self._token = os.environ.get(TOKEN_VARIABLE) or None
+        super().__init__(address, headers)
         self._default_metadata = dict(metadata or {})
-        self._headers = dict(headers or {})
-        if self._token:
-            self._headers["Authorization"] = f"Bearer {self._token}"
-        self._version = self._request_json("GET", "/api/version")
-
-    @property
-    def address(self) -> str:
-        return self._address
-
-    # --- HTTP ---------------------------------------------------------------
-
-    def _connect(self, timeout: Optional[float]) -> http.client.HTTPConnection:
-        return http.client.HTTPConnection(self._host, self._port, timeout=timeout)
-
-    def _send(
-        self,
-        method: str,
-        path: str,
-        body: Optional[Any] = None,
-        timeout: Optional[float] = _REQUEST_TIMEOUT_S,
-    ):
-        """(connection, response) with a 2xx status; raises otherwise."""
-        headers = dict(self._headers)
-        data = None
-        if body is not None:
-            data = json.dumps(body).encode()
-            headers["Content-Type"] = "application/json"
-        connection = self._connect(timeout)
-        try:
-            connection.request(method, path, body=data, headers=headers)
-            response = connection.getresponse()
-        except (ConnectionError, OSError) as e:
-            connection.close()
-            raise ConnectionError(
-                f"Could not reach the Strata head at {self._address}: {e}. "
-                "Is it running? (strata start --head)"
-            ) from e
-        if not 200 <= response.status < 300:
-            text = response.read().decode("utf-8", "replace")
-            connection.close()
-            raise RuntimeError(f"Request failed with status code {response.status}: {text}.")
-        return connection, response
-
-    def _request_json(self, method: str, path: str, body: Optional[Any] = None) -> Any:
-        connection, response = self._send(method, path, body)
-        try:
-            data = response.read()
-        finally:
-            connection.close()
-        return json.loads(data) if data else None
 
     @staticmethod
     def _job_path(job_id: str, suffix: str = "") -> str:
@@ -273,11 +144,18 @@ class JobSubmissionClient:
         entrypoint_memory: Optional[int] = None,
         entrypoint_resources: Optional[Dict[str, float]] = None,
         job_id: Optional[str] = None,
+        cluster_env: Optional[str] = None,
     ) -> str:
         """Submits ``entrypoint`` (a shell command run on the head node inside
         ``runtime_env``); returns the submission id. A local ``working_dir`` or
         ``py_modules`` path is packaged and uploaded first. ``job_id`` is the
-        deprecated name of ``submission_id``."""
+        deprecated name of ``submission_id``.
+
+        ``cluster_env`` (``"NAME:VERSION"``, Strata's extension) runs the job
+        in a container of that cluster environment build's image; default:
+        the address's ``?cluster_env=``. A build that cannot run raises
+        RuntimeError with the head's message, which lists the versions that
+        can."""
         runtime_env = dict(runtime_env or {})
         hook = runtime_env.get("worker_process_setup_hook")
         if hook and not isinstance(hook, str):
@@ -302,6 +180,7 @@ class JobSubmissionClient:
             "entrypoint_num_gpus": entrypoint_num_gpus,
             "entrypoint_memory": entrypoint_memory,
             "entrypoint_resources": entrypoint_resources,
+            "cluster_env": cluster_env or self._address_cluster_env,
         }
         request = {k: v for k, v in request.items() if v is not None}
         return self._request_json("POST", "/api/jobs/", request)["submission_id"]
@@ -320,13 +199,12 @@ class JobSubmissionClient:
         """The job's output so far (stdout and stderr)."""
         return self._request_json("GET", self._job_path(job_id, "/logs"))["logs"]
 
-    def tail_job_logs(self, job_id: str) -> _LogTail:
+    def tail_job_logs(self, job_id: str) -> LogTail:
         """The job's output from its start, chunk by chunk as it is written,
         until the job finishes. Use ``for chunk in ...`` (each step blocks
         until output arrives) or ``async for chunk in ...`` as with Ray. An
         unknown job raises RuntimeError here, before iterating."""
-        connection, response = self._send("GET", self._job_path(job_id, "/logs/tail"), timeout=None)
-        return _LogTail(connection, response)
+        return self._tail(self._job_path(job_id, "/logs/tail"))
 
     def stop_job(self, job_id: str) -> bool:
         """Asks the job to stop (SIGTERM, then SIGKILL after a grace period);

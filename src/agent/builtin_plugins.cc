@@ -192,7 +192,13 @@ class ContainerPlugin : public RuntimeEnvPlugin {
     if (!image) return std::move(image).error();
     setup.log("Resolving container image " + image->reference);
     auto layer = ResolveImage(image->resolve, image->run_options, setup.deadline, setup.cancel);
-    if (!layer) return std::move(layer).error();
+    if (!layer) {
+      util::Error error = std::move(layer).error();
+      if (image->reference != image->resolve) {
+        error.message = "image " + image->reference + ": " + error.message;
+      }
+      return error;
+    }
     layer->reference = image->reference;
     if (setup.paths != nullptr) {
       layer->mounts = {setup.paths->home.string(), setup.paths->session_dir.string()};

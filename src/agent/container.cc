@@ -1,6 +1,7 @@
 #include "agent/container.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cstdlib>
 #include <filesystem>
 #include <set>
@@ -58,6 +59,12 @@ util::Result<CommandResult> RunPodman(const std::vector<std::string>& args,
   options.cancel = cancel;
   options.tail_lines = 20;
   return RunCommand(spec, options);
+}
+
+bool IsImageId(const std::string& text) {
+  return text.size() == 64 && std::all_of(text.begin(), text.end(), [](char c) {
+           return std::isxdigit(static_cast<unsigned char>(c)) != 0;
+         });
 }
 
 }  // namespace
@@ -195,6 +202,11 @@ util::Result<ContainerLayer> ResolveImage(
       "image", "inspect", "--format", "{{.Id}}\t{{json .Config.Env}}", reference};
   auto inspected = RunPodman(inspect, deadline, cancel);
   if (!inspected) return std::move(inspected).error();
+  if (inspected->exit_code != 0 && IsImageId(reference)) {
+    // An ID names one local image; there is nothing to pull.
+    return util::NotFoundError("container image " + reference +
+                               " is not in the local image store (removed with `podman rmi`?)");
+  }
   if (inspected->exit_code != 0) {
     std::vector<std::string> pull = {"pull"};
     if (IsInsecureRegistry(reference)) pull.push_back("--tls-verify=false");

@@ -98,7 +98,8 @@ std::vector<std::string> SymlinkTargetDirs(const std::string& dir, int max_depth
                                            std::size_t max_entries = 2000);
 
 // Looks the image up in the local store (`podman image inspect`), pulling it
-// when missing (`podman pull`; --tls-verify=false for registries listed in
+// when missing (unless `reference` is an image ID, which only names a local
+// image) (`podman pull`; --tls-verify=false for registries listed in
 // STRATA_INSECURE_REGISTRIES, comma-separated), and returns a layer with the
 // image ID and its environment. The error names the reference and quotes
 // podman's last lines.

@@ -91,8 +91,9 @@ std::vector<fs::path> SharedLibraries(const fs::path& binary) {
 class ImageBuilderTest : public ::testing::Test {
  protected:
   static void TearDownTestSuite() {
-    for (const std::string& image : created_images_) {
-      MustRun(agent::PodmanCommand({"rmi", "-f", image}));
+    // Newest first: children before the images they build on.
+    for (auto it = created_images_.rbegin(); it != created_images_.rend(); ++it) {
+      MustRun(agent::PodmanCommand({"rmi", "-f", *it}));
     }
     created_images_.clear();
     base_image_.clear();
@@ -137,7 +138,14 @@ class ImageBuilderTest : public ::testing::Test {
     request.image_ref = "localhost/strata-test/built-" + RandomSuffix() + ":" + tag;
     request.work_dir = dir / "work";
     request.deadline = Clock::now() + 120s;
-    request.log = [this](std::string_view line) { log_ += std::string(line) + "\n"; };
+    request.log = [this](std::string_view line) {
+      log_ += std::string(line) + "\n";
+      // Each committed step ("--> 1dbeb4bcd3ab"); a failed build leaves
+      // its intermediate images behind.
+      if (line.starts_with("--> ") && line.find(' ', 4) == std::string_view::npos) {
+        created_images_.emplace_back(line.substr(4));
+      }
+    };
     created_images_.push_back(request.image_ref);
     return request;
   }

@@ -298,7 +298,10 @@ struct JobManager::Impl {
       std::erase_if(env, [&](const auto& kv) { return kv.first == name; });
       env.emplace_back(name, value);
     };
-    set("STRATA_ADDRESS", options.head_url);
+    // A driver's own strata.init() then runs its workers in the job's image too.
+    set("STRATA_ADDRESS", job.cluster_env.empty()
+                              ? options.head_url
+                              : options.head_url + "?cluster_env=" + job.cluster_env);
     set("STRATA_JOB_CONFIG_JSON", util::DumpsSorted(config));
     set("STRATA_JOB_ID", job.submission_id);
     set("PYTHONUNBUFFERED", "1");

@@ -13,7 +13,9 @@
 //            cluster environment (`cluster_env: "NAME:VERSION"`), inside a
 //            container of that build's image, named strata-job-<id>, with the
 //            runtime env layered on top (the env carries the private field
-//            `_strata_base_image`, agent/container.h) —, with STRATA_ADDRESS,
+//            `_strata_base_image`, agent/container.h) —, with STRATA_ADDRESS
+//            (plus `?cluster_env=NAME:VERSION` for a pinned job, so the
+//            driver's workers follow it),
 //            STRATA_JOB_CONFIG_JSON ({"runtime_env", "metadata"}) and
 //            PYTHONUNBUFFERED=1; stdout and stderr go to
 //            <session>/logs/job-driver-<submission_id>.log; RUNNING;

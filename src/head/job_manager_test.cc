@@ -12,6 +12,9 @@
 #include <thread>
 
 #include "agent/process.h"
+#include "clusterenv/image_builder.h"
+#include "head/cluster_env_service.h"
+#include "model/cluster_env_spec.h"
 #include "model/runtime_env.h"
 #include "packaging/upload.h"
 #include "util/temp_dir_testing.h"
@@ -34,6 +37,16 @@ JobSubmitRequest Request(const std::string& entrypoint, Json runtime_env = Json(
   return request;
 }
 
+// Builds "succeed" at once with a made-up image, so jobs pinned to them get
+// as far as the agent, which cannot find that image.
+class InstantImageBuilder : public clusterenv::ImageBuilder {
+ public:
+  util::Result<clusterenv::ImageBuildResult> Build(const clusterenv::ImageBuildRequest&) override {
+    return clusterenv::ImageBuildResult{std::string(64, 'a'), "sha256:" + std::string(64, 'b'),
+                                        ""};
+  }
+};
+
 class JobManagerTest : public ::testing::Test {
  protected:
   void SetUp() override { Open(); }
@@ -48,11 +61,20 @@ class JobManagerTest : public ::testing::Test {
     ASSERT_TRUE(store) << store.error().ToString();
     store_.emplace(std::move(store).value());
     packages_ = std::make_unique<PackageService>(*store_, *db_, PackageServiceOptions());
+    if (with_cluster_envs_) {
+      ClusterEnvServiceOptions service_options;
+      service_options.home = paths_.home;
+      auto service = ClusterEnvService::Open(*db_, std::make_unique<InstantImageBuilder>(),
+                                             service_options);
+      ASSERT_TRUE(service) << service.error().ToString();
+      cluster_envs_ = std::move(service).value();
+    }
     JobManagerOptions options;
     options.paths = paths_;
     options.head_url = "http://127.0.0.1:1";
     options.node_id = "node";
     options.stop_grace = std::chrono::milliseconds(300);
+    options.cluster_envs = cluster_envs_.get();
     auto jobs = JobManager::Open(*db_, *packages_, options);
     ASSERT_TRUE(jobs) << jobs.error().ToString();
     jobs_ = std::move(jobs).value();
@@ -60,6 +82,8 @@ class JobManagerTest : public ::testing::Test {
 
   void Close() {
     jobs_.reset();
+    if (cluster_envs_) cluster_envs_->Shutdown();
+    cluster_envs_.reset();
     packages_.reset();
     store_.reset();
     db_.reset();
@@ -91,6 +115,8 @@ class JobManagerTest : public ::testing::Test {
   std::unique_ptr<HeadDb> db_;
   std::optional<packaging::BlobStore> store_;
   std::unique_ptr<PackageService> packages_;
+  bool with_cluster_envs_ = false;
+  std::unique_ptr<ClusterEnvService> cluster_envs_;
   std::unique_ptr<JobManager> jobs_;
 };
 
@@ -131,6 +157,17 @@ TEST(JobSubmitRequestTest, RejectsWrongTypesAndUnknownKeys) {
     EXPECT_EQ(request.error().kind, ErrorKind::kTypeError) << c.body;
     EXPECT_EQ(request.error().message, c.message);
   }
+}
+
+TEST(JobSubmitRequestTest, ClusterEnvIsAStringExtension) {
+  auto request =
+      JobSubmitRequest::FromJson(Json::parse(R"({"entrypoint": "x", "cluster_env": "ml:1"})"));
+  ASSERT_TRUE(request) << request.error().ToString();
+  EXPECT_EQ(request->cluster_env, "ml:1");
+  auto wrong = JobSubmitRequest::FromJson(Json::parse(R"({"entrypoint": "x", "cluster_env": 1})"));
+  ASSERT_FALSE(wrong);
+  EXPECT_EQ(wrong.error().kind, ErrorKind::kTypeError);
+  EXPECT_EQ(wrong.error().message, "cluster_env must be a string if provided, got <class 'int'>");
 }
 
 TEST(JobSubmitRequestTest, GeneratedIdsUseRaysAlphabet) {
@@ -329,6 +366,58 @@ TEST_F(JobManagerTest, ShutdownFailsRunningJobs) {
   EXPECT_EQ(job->status, JobStatus::kFailed);
   EXPECT_EQ(job->error_type, kSupervisorDied);
   EXPECT_FALSE(jobs_->Submit(Request("true")));
+}
+
+TEST_F(JobManagerTest, ClusterEnvSubmissionsAreResolvedAgainstTheBuilds) {
+  auto refused = jobs_->Submit([] {
+    auto request = Request("true");
+    request.cluster_env = "ml:1";
+    return request;
+  }());
+  ASSERT_FALSE(refused);
+  EXPECT_NE(refused.error().message.find("does not serve cluster environments"), std::string::npos)
+      << refused.error().message;
+
+  Close();
+  with_cluster_envs_ = true;
+  Open();
+  auto build = cluster_envs_->StartBuild("ml", model::ClusterEnvSpec{.base_image = "base"});
+  ASSERT_TRUE(build) << build.error().ToString();
+  for (int i = 0; i < 500 && cluster_envs_->GetBuild("ml", 1)->status != BuildStatus::kSucceeded;
+       ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_EQ(cluster_envs_->GetBuild("ml", 1)->status, BuildStatus::kSucceeded);
+
+  auto pinned = [](const char* ref, Json env = Json()) {
+    auto request = Request("true", std::move(env));
+    request.cluster_env = ref;
+    return request;
+  };
+  auto unknown = jobs_->Submit(pinned("ml:2"));
+  ASSERT_FALSE(unknown);
+  EXPECT_EQ(unknown.error().kind, ErrorKind::kValueError);
+  EXPECT_NE(unknown.error().message.find("available versions: 1"), std::string::npos)
+      << unknown.error().message;
+  auto malformed = jobs_->Submit(pinned("ml"));
+  ASSERT_FALSE(malformed);
+  EXPECT_EQ(malformed.error().kind, ErrorKind::kValueError);
+  auto with_image = jobs_->Submit(pinned("ml:1", Json::parse(R"({"image_uri": "x"})")));
+  ASSERT_FALSE(with_image);
+  EXPECT_NE(with_image.error().message.find("cannot be combined with runtime_env 'image_uri'"),
+            std::string::npos)
+      << with_image.error().message;
+
+  auto id = jobs_->Submit(pinned("ml:1", Json::parse(R"({"env_vars": {"A": "1"}})")));
+  ASSERT_TRUE(id) << id.error().ToString();
+  JobRecord job = WaitTerminal(*id);
+  EXPECT_EQ(job.cluster_env, "ml:1");
+  EXPECT_EQ(job.ToDetailsJson()["cluster_env"], "ml:1");
+  // The user's env is what the job shows; the private image field is not.
+  EXPECT_EQ(job.runtime_env, Json::parse(R"({"env_vars": {"A": "1"}})"));
+  EXPECT_EQ(job.status, JobStatus::kFailed);
+  EXPECT_EQ(job.error_type, kRuntimeEnvSetupFailure);
+  EXPECT_NE(job.message.find("localhost/strata/ml:1"), std::string::npos) << job.message;
 }
 
 }  // namespace

@@ -394,7 +394,7 @@ bool IgnoreRules::IsExcluded(std::string_view path, bool is_dir) const {
 
 IgnoreVerdict IgnoreStack::Match(std::string_view path, bool is_dir) const {
   for (auto it = layers_.rbegin(); it != layers_.rend(); ++it) {
-    const IgnoreVerdict verdict = it->Match(path, is_dir);
+    const IgnoreVerdict verdict = (*it)->Match(path, is_dir);
     if (verdict != IgnoreVerdict::kNoMatch) return verdict;
   }
   return IgnoreVerdict::kNoMatch;

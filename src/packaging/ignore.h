@@ -44,6 +44,7 @@
 #include <bitset>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -134,10 +135,13 @@ class IgnoreRules {
 
 // Layers of IgnoreRules with git's precedence: the most recently pushed layer that has a
 // matching pattern decides. The parent-directory rule is not applied here (the tree walk does
-// not descend into excluded directories).
+// not descend into excluded directories). Pushed layers are immutable and shared by copies, so
+// that each directory of a tree walk can hold its own stack cheaply.
 class IgnoreStack {
  public:
-  void Push(IgnoreRules rules) { layers_.push_back(std::move(rules)); }
+  void Push(IgnoreRules rules) {
+    layers_.push_back(std::make_shared<const IgnoreRules>(std::move(rules)));
+  }
   void Pop() { layers_.pop_back(); }
   std::size_t depth() const { return layers_.size(); }
 
@@ -147,7 +151,7 @@ class IgnoreStack {
   }
 
  private:
-  std::vector<IgnoreRules> layers_;
+  std::vector<std::shared_ptr<const IgnoreRules>> layers_;
 };
 
 }  // namespace strata::packaging

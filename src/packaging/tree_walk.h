@@ -28,6 +28,9 @@
 //   * an unreadable directory or ignore file: kIOError.
 // Links that are excluded are never resolved, so an excluded dangling link is no error.
 //
+// Directories are walked by several threads at once (WalkOptions::threads). When several paths
+// are in error, which of them the error names is unspecified.
+//
 // Thread-safety: WalkPackageTree is reentrant (no shared state); WalkOptionsFromEnvironment
 // reads the process environment and must not race with setenv/unsetenv.
 #pragma once
@@ -51,6 +54,8 @@ struct WalkOptions {
   bool read_gitignore = true;
   // Honour `.rayignore` files.
   bool read_rayignore = true;
+  // Threads walking directories at once (0: one per core). The result does not depend on it.
+  unsigned threads = 0;
 };
 
 // Options from the environment:

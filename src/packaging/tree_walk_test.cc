@@ -387,6 +387,37 @@ TEST(TreeWalkTest, LargeTreeWalksFast) {
   EXPECT_LT(std::chrono::duration_cast<std::chrono::milliseconds>(elapsed).count(), 2000);
 }
 
+TEST(TreeWalkTest, ThreadCountDoesNotChangeTheResult) {
+  TempDir dir;
+  const fs::path root = dir.path();
+  WriteFile(root / ".gitignore", "*.log\n!keep.log\n");
+  for (int d = 0; d < 20; ++d) {
+    const fs::path sub = root / ("d" + std::to_string(d));
+    // Every other directory has its own rules, each layered over the root's.
+    if (d % 2 == 0) WriteFile(sub / ".gitignore", "x*\n!x1*\n");
+    if (d % 3 == 0) WriteFile(sub / ".rayignore", "*.py\n");
+    for (int f = 0; f < 5; ++f) {
+      WriteFile(sub / "deep" / ("x" + std::to_string(f) + ".py"));
+      WriteFile(sub / ("x" + std::to_string(f) + ".log"));
+    }
+    WriteFile(sub / "keep.log");
+    fs::create_directories(sub / "empty" / "inner");
+  }
+  // More subdirectories than the walk keeps queued at once.
+  for (int d = 0; d < 300; ++d) {
+    WriteFile(root / "wide" / std::to_string(d) / (d % 2 == 0 ? "a.py" : "a.log"));
+  }
+  WalkOptions one = Options(DefaultExcludes());
+  one.threads = 1;
+  const Strings expected = Walk(root, {"d1*"}, one);
+  ASSERT_FALSE(expected.empty());
+  for (unsigned threads : {2u, 7u}) {
+    WalkOptions many = one;
+    many.threads = threads;
+    EXPECT_EQ(Walk(root, {"d1*"}, many), expected) << threads << " threads";
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Comparison with git: `git ls-files --others --exclude-standard` lists exactly the untracked,
 // not ignored files, which must be the walker's files when only .gitignore files are in play.

@@ -54,6 +54,8 @@ _OK = "AGENT_RPC_STATUS_OK"
 _HOOK_FIELD = "worker_process_setup_hook"
 _HOOK_PREFIX = "strata_setup_hook::"
 _DEFAULT_SESSION_DIR = "/tmp/strata/session_latest"
+# The private runtime_env field that runs an env's workers on a cluster env's image.
+_BASE_IMAGE_FIELD = "_strata_base_image"
 
 # The running process's runtime and, in a worker, the env of the task or
 # actor being executed (the parent of the tasks it submits).
@@ -205,9 +207,18 @@ def _http_request(url, method, path, body=None, token=None, timeout=30.0):
     finally:
         conn.close()
     if response.status != 200:
-        raise _exc.StrataError(
-            f"{method} {url}{path} answered HTTP {response.status}: {text.decode(errors='replace').strip()}")
+        raise _HTTPStatusError(method, url + path, response.status, text.decode(errors="replace").strip())
     return json.loads(text) if text else {}
+
+
+class _HTTPStatusError(_exc.StrataError):
+    """An error status from the head or the agent; `status` and `message`
+    (the server's text) for callers that tell them apart."""
+
+    def __init__(self, method, url, status, message):
+        super().__init__(f"{method} {url} answered HTTP {status}: {message}")
+        self.status = status
+        self.message = message
 
 
 # --------------------------------------------------------------------------
@@ -1412,6 +1423,10 @@ def init(address=None, *, runtime_env=None, cluster_env=None, eager_install=None
     "auto" (a running head), or "http://host:port". runtime_env applies to
     every task and actor of this driver; its local working_dir / py_modules
     are uploaded here. Inside a submitted job it is merged with the job's env.
+    cluster_env ("NAME:VERSION", default: the address's ?cluster_env=) runs
+    every task's and actor's worker in a container of that cluster
+    environment build's image (ValueError naming the versions that can run
+    when the build cannot).
     """
     global _runtime
     with _runtime_lock:
@@ -1458,6 +1473,8 @@ def _connect(head_url, token, runtime_env, cluster_env, eager_install):
     if not agent_port:
         raise ConnectionError(f"the head at {head_url} reports no node agent for node {node.get('node_id')}")
     native = _native()
+    # Resolved before the upload below, so that a build that cannot run fails fast.
+    build = _resolve_cluster_env(head_url, token, cluster_env) if cluster_env else None
     job_id = os.environ.get("STRATA_JOB_ID") or ("driver_" + _new_id(12))
     init_env = _prepare_env(runtime_env)
     if init_env:
@@ -1469,6 +1486,8 @@ def _connect(head_url, token, runtime_env, cluster_env, eager_install):
         job_env = json.loads(native.merge_job(_dumps_env(parent), _dumps_env(init_env), override)) or {}
     else:
         job_env = init_env
+    if build is not None:
+        job_env = _with_base_image(job_env, cluster_env, build)
     runtime = _Runtime(mode="driver", head_url=head_url, token=token, agent_port=int(agent_port),
                        node_id=node.get("node_id"), job_id=job_id, job_env=job_env, cluster_env=cluster_env)
     env = runtime.job_env
@@ -1483,6 +1502,44 @@ def _connect(head_url, token, runtime_env, cluster_env, eager_install):
             raise _exc.RuntimeEnvSetupError(reply.get("error_message") or "the node agent gave no reason")
         runtime.eager_env = env.serialized
     return runtime
+
+
+def _resolve_cluster_env(head_url, token, ref):
+    """The build of cluster env `ref` ("NAME:VERSION") as the head records it;
+    ValueError naming the versions that can run when it cannot."""
+    import urllib.parse
+
+    from strata.cluster_env import parse_ref
+
+    name, version = parse_ref(ref)
+    base = "/api/cluster_environments/" + urllib.parse.quote(name, safe="")
+    try:
+        build = _http_request(head_url, "GET", f"{base}/builds/{version}", token=token)
+    except _HTTPStatusError as error:
+        if error.status in (400, 404):  # the head's message names the versions there are
+            raise ValueError(f"cluster_env {ref!r}: {error.message}") from None
+        raise
+    except OSError as error:
+        raise ConnectionError(f"cannot reach the Strata head at {head_url}: {error}") from None
+    if build.get("status") != "SUCCEEDED":
+        builds = _http_request(head_url, "GET", f"{base}/builds", token=token).get("builds") or []
+        runnable = [str(b.get("version")) for b in builds if b.get("status") == "SUCCEEDED"]
+        available = ", ".join(runnable) if runnable else f"none (no build of '{name}' succeeded)"
+        raise ValueError(f"cluster_env {ref!r}: build {build.get('ref', ref)} is {build.get('status')}, "
+                         f"not SUCCEEDED; available versions: {available}")
+    return build
+
+
+def _with_base_image(job_env, ref, build):
+    """`job_env` with the private field that runs its workers in containers of
+    the build's image (agent/container.h); every task and actor env inherits it."""
+    for field in ("container", "image_uri"):
+        if field in job_env:
+            raise ValueError(f"cluster_env {ref!r} cannot be combined with runtime_env {field!r}: "
+                             "workers run in one image")
+    env = dict(job_env)
+    env[_BASE_IMAGE_FIELD] = {"image_id": build.get("image_id"), "reference": build.get("image_ref")}
+    return env
 
 
 def _context(runtime):
