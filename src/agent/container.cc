@@ -35,19 +35,6 @@ util::Result<std::vector<std::string>> Strings(const Json& json, const char* key
   return out;
 }
 
-bool IsInsecureRegistry(const std::string& reference) {
-  const std::string registries = EnvOr("STRATA_INSECURE_REGISTRIES", "");
-  size_t start = 0;
-  while (start <= registries.size()) {
-    size_t comma = registries.find(',', start);
-    if (comma == std::string::npos) comma = registries.size();
-    std::string host = util::PyStrip(std::string_view(registries).substr(start, comma - start));
-    if (!host.empty() && reference.starts_with(host + "/")) return true;
-    start = comma + 1;
-  }
-  return false;
-}
-
 // Runs podman with `args`; the error quotes its last lines.
 util::Result<CommandResult> RunPodman(const std::vector<std::string>& args,
                                       std::optional<std::chrono::steady_clock::time_point> deadline,
@@ -106,6 +93,19 @@ util::Result<ContainerLayer> ContainerLayer::FromJson(const Json& json) {
     layer.image_env.emplace_back(entry.substr(0, eq), entry.substr(eq + 1));
   }
   return layer;
+}
+
+bool IsInsecureRegistry(const std::string& reference) {
+  const std::string registries = EnvOr("STRATA_INSECURE_REGISTRIES", "");
+  size_t start = 0;
+  while (start <= registries.size()) {
+    size_t comma = registries.find(',', start);
+    if (comma == std::string::npos) comma = registries.size();
+    std::string host = util::PyStrip(std::string_view(registries).substr(start, comma - start));
+    if (!host.empty() && reference.starts_with(host + "/")) return true;
+    start = comma + 1;
+  }
+  return false;
 }
 
 std::vector<std::string> PodmanCommand(const std::vector<std::string>& args) {

@@ -69,6 +69,11 @@ struct ContainerLayer {
 // applied) followed by `args`.
 std::vector<std::string> PodmanCommand(const std::vector<std::string>& args);
 
+// True when `reference` ("host:port/repo:tag") names an image in one of the
+// registries listed in STRATA_INSECURE_REGISTRIES (comma-separated
+// "host:port"), which podman must reach with --tls-verify=false.
+bool IsInsecureRegistry(const std::string& reference);
+
 // Host variables a process in a container still sees: names starting with
 // STRATA_ or RAY_, PYTHONUNBUFFERED, TERM, and pip's index settings
 // (PIP_INDEX_URL, PIP_EXTRA_INDEX_URL, PIP_FIND_LINKS, PIP_TRUSTED_HOST).

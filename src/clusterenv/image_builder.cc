@@ -227,6 +227,8 @@ class PodmanImageBuilder : public ImageBuilder {
       args.insert(args.end(), {"--build-arg", name});
       build.env.emplace_back(name, value);
     }
+    // A base image from a plain-HTTP registry (STRATA_INSECURE_REGISTRIES).
+    if (agent::IsInsecureRegistry(request.spec.base_image)) args.push_back("--tls-verify=false");
     args.insert(args.end(), {"-t", image, "-f", containerfile.string(), request.work_dir.string()});
     build.argv = agent::PodmanCommand(args);
     std::string step;

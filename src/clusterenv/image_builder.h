@@ -9,6 +9,8 @@
 //      directory that is also the build context);
 //   2. `podman <globals> build --layers --network host --ulimit
 //      nofile=1024:1024 --ulimit nproc=1024:1024 --build-arg K=V ...
+//      [--tls-verify=false when the base image's registry is listed in
+//      STRATA_INSECURE_REGISTRIES]
 //      -t <image_ref> -f <work_dir>/Containerfile <work_dir>`;
 //   3. `podman image inspect` → image ID and digest;
 //   4. `podman save --format oci-archive` into <oci_archive>.tmp, renamed to

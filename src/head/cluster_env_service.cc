@@ -16,6 +16,7 @@
 #include "agent/launcher.h"
 #include "clusterenv/containerfile.h"
 #include "util/clock.h"
+#include "util/file_tail.h"
 #include "util/log.h"
 
 namespace strata::head {
@@ -38,23 +39,6 @@ std::string BuildStem(std::string_view name, int version) {
 
 std::string ImageRef(std::string_view name, int version) {
   return "localhost/strata/" + BuildRef(name, version);
-}
-
-// Up to `limit` bytes of `file` from `offset`; "" when there are none or the
-// file cannot be read.
-std::string ReadFileFrom(const fs::path& file, std::uint64_t offset, std::size_t limit) {
-  std::ifstream in(file, std::ios::binary);
-  if (!in) return "";
-  in.seekg(static_cast<std::streamoff>(offset));
-  std::string data(limit, '\0');
-  in.read(data.data(), static_cast<std::streamsize>(data.size()));
-  data.resize(static_cast<std::size_t>(std::max<std::streamsize>(in.gcount(), 0)));
-  return data;
-}
-
-std::string ReadWholeFile(const fs::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
 // "1, 3".
@@ -287,7 +271,7 @@ util::Result<std::unique_ptr<ClusterEnvService>> ClusterEnvService::Open(
     build.finished_ms = util::WallClockMs();
     // What the build printed before the head died is all the log it has.
     if (auto ok = db.UpdateClusterEnvBuild(build,
-                                           ReadWholeFile(impl->LogPath(build.name, build.version)));
+                                           util::FileText(impl->LogPath(build.name, build.version)));
         !ok) {
       return std::move(ok).error();
     }
@@ -417,7 +401,7 @@ util::Result<BuildLogChunk> ClusterEnvService::ReadBuildLog(std::string_view nam
       chunk.finished = chunk.next_offset >= log->size();
       return chunk;
     }
-    chunk.data = ReadFileFrom(impl_->LogPath(name, version), offset, kLogReadChunk);
+    chunk.data = util::FileChunk(impl_->LogPath(name, version), offset, kLogReadChunk);
     chunk.next_offset = offset + chunk.data.size();
     if (!chunk.data.empty() || std::chrono::steady_clock::now() >= deadline) return chunk;
     std::this_thread::sleep_for(std::chrono::milliseconds(50));

@@ -21,6 +21,7 @@
 #include "model/runtime_env.h"
 #include "model/validation.h"
 #include "util/clock.h"
+#include "util/file_tail.h"
 #include "util/log.h"
 
 namespace strata::head {
@@ -530,9 +531,7 @@ std::vector<JobRecord> JobManager::List() const {
 util::Result<std::string> JobManager::Logs(std::string_view id) const {
   auto job = impl_->db->GetJob(id);
   if (!job) return std::move(job).error();
-  std::ifstream in(impl_->LogPath(id), std::ios::binary);
-  if (!in) return std::string();
-  return std::string(std::istreambuf_iterator<char>(in), {});
+  return util::FileText(impl_->LogPath(id));
 }
 
 util::Result<LogChunk> JobManager::ReadLog(std::string_view id, std::uint64_t offset,
@@ -545,15 +544,8 @@ util::Result<LogChunk> JobManager::ReadLog(std::string_view id, std::uint64_t of
     // written, so a read after a terminal status sees the whole log.
     bool terminal = IsTerminal(job->status);
     LogChunk chunk;
-    chunk.next_offset = offset;
-    std::ifstream in(impl_->LogPath(id), std::ios::binary);
-    if (in) {
-      in.seekg(static_cast<std::streamoff>(offset));
-      chunk.data.resize(kLogReadChunk);
-      in.read(chunk.data.data(), static_cast<std::streamsize>(chunk.data.size()));
-      chunk.data.resize(static_cast<std::size_t>(std::max<std::streamsize>(in.gcount(), 0)));
-      chunk.next_offset = offset + chunk.data.size();
-    }
+    chunk.data = util::FileChunk(impl_->LogPath(id), offset, kLogReadChunk);
+    chunk.next_offset = offset + chunk.data.size();
     if (!chunk.data.empty()) return chunk;
     chunk.finished = terminal;
     if (terminal || std::chrono::steady_clock::now() >= deadline) return chunk;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <iterator>
 
 namespace strata::util {
 
@@ -32,6 +33,21 @@ std::string FileTail(const std::filesystem::path& file, std::size_t count) {
     break;
   }
   return text.substr(begin);
+}
+
+std::string FileChunk(const std::filesystem::path& file, std::uint64_t offset, std::size_t limit) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) return "";
+  in.seekg(static_cast<std::streamoff>(offset));
+  std::string data(limit, '\0');
+  in.read(data.data(), static_cast<std::streamsize>(data.size()));
+  data.resize(static_cast<std::size_t>(std::max<std::streamsize>(in.gcount(), 0)));
+  return data;
+}
+
+std::string FileText(const std::filesystem::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
 }  // namespace strata::util

@@ -29,5 +29,17 @@ TEST(FileTailTest, ReadsOnlyTheEndOfALargeFile) {
   EXPECT_LE(FileTail(dir.path() / "log", 5).size(), 64u * 1024);
 }
 
+TEST(FileChunkTest, PiecesFromAnOffsetAndTheWholeFile) {
+  TempDir dir;
+  WriteFile(dir.path() / "log", "0123456789");
+  EXPECT_EQ(FileChunk(dir.path() / "log", 0, 4), "0123");
+  EXPECT_EQ(FileChunk(dir.path() / "log", 8, 4), "89");
+  EXPECT_EQ(FileChunk(dir.path() / "log", 10, 4), "");
+  EXPECT_EQ(FileChunk(dir.path() / "log", 50, 4), "");
+  EXPECT_EQ(FileChunk(dir.path() / "missing", 0, 4), "");
+  EXPECT_EQ(FileText(dir.path() / "log"), "0123456789");
+  EXPECT_EQ(FileText(dir.path() / "missing"), "");
+}
+
 }  // namespace
 }  // namespace strata::util

@@ -58,6 +58,7 @@ wait_http "http://127.0.0.1:$index_port/simple/" || fail "index server" "did not
 wait_http "http://127.0.0.1:$registry_port/v2/" || fail "registry" "did not start: $(cat registry/log)"
 export PIP_INDEX_URL=http://127.0.0.1:$index_port/simple/
 export STRATA_IMAGE_REGISTRY=127.0.0.1:$registry_port STRATA_IMAGE_REGISTRY_TLS_VERIFY=0
+export STRATA_INSECURE_REGISTRIES=127.0.0.1:$registry_port
 
 seconds() { python3 -c 'import time; print(time.time())'; }
 since() { python3 -c "import sys, time; print(round(time.time() - float(sys.argv[1]), 1))" "$1"; }
@@ -182,6 +183,19 @@ cached=$(grep -c "Using cache" <<<"$ERR")
   && [ "$(in_image "$img1" 'cat /built.txt')" == built ] \
   && pass "changing only post_build_cmds reuses the earlier layers; version 1 is untouched" \
   || fail "post-build rebuild" "exit $RC [$OUT] cached=$cached"
+
+# --- other kinds of base image: an OCI archive, a registry reference -----------
+printf 'base_image: oci-archive:%s\npost_build_cmds: [echo from-archive > /from.txt]\n' "$archive" > from_archive.yaml
+run "$S" cluster-env build from_archive.yaml --name "$name-oci"
+[ "$RC" -eq 0 ] && [ "$(in_image "localhost/strata/$name-oci:1" 'cat /from.txt; cat /built.txt')" == "from-archive
+built" ] && pass "a build FROM an OCI archive (oci-archive:PATH) of an earlier build" \
+  || fail "oci-archive base" "exit $RC [$OUT] [$(tail -n 5 <<<"$ERR")]"
+printf 'base_image: 127.0.0.1:%s/strata/%s:1\npost_build_cmds: [echo from-registry > /from.txt]\n' \
+  "$registry_port" "$name" > from_registry.yaml
+run "$S" cluster-env build from_registry.yaml --name "$name-reg"
+[ "$RC" -eq 0 ] && [ "$(in_image "localhost/strata/$name-reg:1" 'cat /from.txt; hello')" == "from-registry
+Hello, world!" ] && pass "a build FROM a registry reference (plain-HTTP registry in STRATA_INSECURE_REGISTRIES)" \
+  || fail "registry base" "exit $RC [$OUT] [$(tail -n 5 <<<"$ERR")]"
 
 # --- list, builds, archive, API, restart ----------------------------------------
 run "$S" cluster-env builds "$name" --json

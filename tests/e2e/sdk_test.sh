@@ -476,7 +476,7 @@ EOF
 # --- the forms of init()'s address ------------------------------------------------
 check init_address_forms "auto: 1
 url: 2
-STRATA_ADDRESS with a cluster_env: 3 base:7" <<EOF
+STRATA_ADDRESS with an unknown cluster_env: ValueError cluster_env 'base:7': cluster environment 'base' does not exist" <<EOF
 import os
 import strata
 
@@ -491,8 +491,10 @@ strata.init("$HEAD")
 print("url:", strata.get(one.remote(2)))
 strata.shutdown()
 os.environ["STRATA_ADDRESS"] = "$HEAD?cluster_env=base:7"
-ctx = strata.init()
-print("STRATA_ADDRESS with a cluster_env:", strata.get(one.remote(3)), ctx.cluster_env)
+try:
+    strata.init()
+except ValueError as error:
+    print("STRATA_ADDRESS with an unknown cluster_env: ValueError", error)
 EOF
 
 # Every lease went back to the agent: no worker is still leased, and the

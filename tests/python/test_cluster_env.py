@@ -19,9 +19,8 @@ from strata.cluster_env import ClusterEnv, ClusterEnvBuild, ClusterEnvClient, pa
 from strata.exceptions import ClusterEnvBuildError
 from strata.job_submission import JobStatus, JobSubmissionClient
 
-from test_job_submission import Env, free_port, strata_bin
+from test_job_submission import Env, TestHead
 
-TOKEN = "python-sdk-cluster-env-token"
 PODMAN = ["podman", "--runtime", "runc", "--cgroup-manager", "cgroupfs", "--events-backend", "file"]
 # A Debian image with python3 that other tests may have left; used only by the
 # optional check of a task running inside a cluster env.
@@ -60,28 +59,11 @@ class ClusterEnvs(unittest.TestCase):
         cls.tag = f"{os.getpid()}-{os.urandom(3).hex()}"
         cls.base = f"localhost/strata-pytest/base-{cls.tag}:1"
         cls.name = f"pytest-{cls.tag}"
-        cls.port = free_port()
-        cls.address = f"http://127.0.0.1:{cls.port}"
-        cls.env = dict(os.environ)
-        cls.env.update(
-            STRATA_HOME=str(cls.tmp / "home"),
-            STRATA_SESSION_DIR=str(cls.tmp / "session"),
-            STRATA_AUTH_TOKEN=TOKEN,
-            STRATA_JOB_STOP_GRACE_S="1",
-        )
-        cls.env.pop("STRATA_ADDRESS", None)
-        cls.saved_env = Env(**{k: cls.env.get(k) for k in
-                               ("STRATA_HOME", "STRATA_SESSION_DIR", "STRATA_AUTH_TOKEN",
-                                "STRATA_ADDRESS")})
-        cls.saved_env.__enter__()
+        cls.head = TestHead(cls.tmp)
+        cls.address = cls.head.address
         try:
             make_tiny_image(cls.tmp, cls.base)
-            started = subprocess.run(
-                [strata_bin(), "start", "--head", "--port", str(cls.port)],
-                env=cls.env, capture_output=True, text=True, timeout=60,
-            )
-            if started.returncode != 0:
-                raise RuntimeError(f"strata start failed: {started.stdout}{started.stderr}")
+            cls.head.start()
             cls.client = ClusterEnvClient(cls.address)
             cls.jobs = JobSubmissionClient(cls.address)
             cls.log_lines = []
@@ -98,9 +80,8 @@ class ClusterEnvs(unittest.TestCase):
             strata.shutdown()
         finally:
             try:
-                subprocess.run([strata_bin(), "stop"], env=cls.env, capture_output=True, timeout=60)
+                cls.head.stop()
             finally:
-                cls.saved_env.__exit__()
                 listed = podman("images", "--format", "{{.Repository}}:{{.Tag}}", check=False)
                 for image in listed.stdout.split():
                     if cls.tag in image:

@@ -69,31 +69,50 @@ class AddressResolution(unittest.TestCase):
             JobSubmissionClient(f"http://127.0.0.1:{free_port()}")
 
 
+class TestHead:
+    """A head started with `strata start` in STRATA_HOME and a session under
+    `tmp`, requiring the test token; while it runs, this process's
+    environment points at it (STRATA_ADDRESS unset)."""
+
+    def __init__(self, tmp: Path):
+        self.port = free_port()
+        self.address = f"http://127.0.0.1:{self.port}"
+        self.env = dict(os.environ)
+        self.env.update(
+            STRATA_HOME=str(tmp / "home"),
+            STRATA_SESSION_DIR=str(tmp / "session"),
+            STRATA_AUTH_TOKEN=TOKEN,
+            STRATA_JOB_STOP_GRACE_S="1",
+        )
+        self.env.pop("STRATA_ADDRESS", None)
+        self._saved = Env(**{k: self.env.get(k) for k in
+                             ("STRATA_HOME", "STRATA_SESSION_DIR", "STRATA_AUTH_TOKEN",
+                              "STRATA_ADDRESS")})
+
+    def start(self):
+        self._saved.__enter__()
+        started = subprocess.run(
+            [strata_bin(), "start", "--head", "--port", str(self.port)],
+            env=self.env, capture_output=True, text=True, timeout=60,
+        )
+        if started.returncode != 0:
+            raise RuntimeError(f"strata start failed: {started.stdout}{started.stderr}")
+
+    def stop(self):
+        try:
+            subprocess.run([strata_bin(), "stop"], env=self.env, capture_output=True, timeout=60)
+        finally:
+            self._saved.__exit__()
+
+
 class JobSubmission(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.tmp = Path(tempfile.mkdtemp(prefix="strata-pysdk-"))
-        cls.port = free_port()
-        cls.address = f"http://127.0.0.1:{cls.port}"
-        cls.env = dict(os.environ)
-        cls.env.update(
-            STRATA_HOME=str(cls.tmp / "home"),
-            STRATA_SESSION_DIR=str(cls.tmp / "session"),
-            STRATA_AUTH_TOKEN=TOKEN,
-            STRATA_JOB_STOP_GRACE_S="1",
-        )
-        cls.env.pop("STRATA_ADDRESS", None)
-        cls.saved_env = Env(**{k: cls.env.get(k) for k in
-                               ("STRATA_HOME", "STRATA_SESSION_DIR", "STRATA_AUTH_TOKEN",
-                                "STRATA_ADDRESS")})
-        cls.saved_env.__enter__()
-        started = subprocess.run(
-            [strata_bin(), "start", "--head", "--port", str(cls.port)],
-            env=cls.env, capture_output=True, text=True, timeout=60,
-        )
+        cls.head = TestHead(cls.tmp)
+        cls.address = cls.head.address
         try:
-            if started.returncode != 0:
-                raise RuntimeError(f"strata start failed: {started.stdout}{started.stderr}")
+            cls.head.start()
             cls.client = JobSubmissionClient(cls.address)
         except BaseException:
             cls.tearDownClass()  # unittest does not call it when setUpClass fails
@@ -101,8 +120,7 @@ class JobSubmission(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        subprocess.run([strata_bin(), "stop"], env=cls.env, capture_output=True, timeout=60)
-        cls.saved_env.__exit__()
+        cls.head.stop()
         shutil.rmtree(cls.tmp, ignore_errors=True)
 
     def wait_for(self, job_id, statuses, timeout=60.0):
