@@ -47,6 +47,17 @@ TEST(ResolveHeadAddressTest, DropsQueryAndTrailingSlashes) {
   EXPECT_EQ(*ResolveHeadAddress(std::string("http://[::1]:8265")), "http://[::1]:8265");
 }
 
+TEST(ClusterEnvFromAddressTest, ReadsTheQueryOfTheFlagOrTheEnvironment) {
+  ScopedEnv env("STRATA_ADDRESS", "http://head:8265?cluster_env=ml:2");
+  EXPECT_EQ(ClusterEnvFromAddress(std::nullopt), "ml:2");
+  EXPECT_EQ(ClusterEnvFromAddress(std::string("http://h:1/?a=b&cluster_env=x:1#frag")), "x:1");
+  EXPECT_EQ(ClusterEnvFromAddress(std::string("http://h:1")), std::nullopt);
+  EXPECT_EQ(ClusterEnvFromAddress(std::string("http://h:1?cluster_env=")), std::nullopt);
+  EXPECT_EQ(ClusterEnvFromAddress(std::string("http://h:1?other_cluster_env=y:1")), std::nullopt);
+  ScopedEnv unset("STRATA_ADDRESS", nullptr);
+  EXPECT_EQ(ClusterEnvFromAddress(std::nullopt), std::nullopt);
+}
+
 TEST(ResolveHeadAddressTest, RejectsHttpsAndGarbage) {
   auto https = ResolveHeadAddress(std::string("https://head:8265"));
   ASSERT_FALSE(https);
@@ -285,6 +296,52 @@ TEST_F(FakeHead, TailDeliversChunksAsTheyArrive) {
   });
   ASSERT_TRUE(ok.ok()) << ok.error().ToString();
   EXPECT_EQ(received, "first line\nsecond line\ndone\n");
+}
+
+TEST_F(FakeHead, ClusterEnvCallsUseTheirRoutes) {
+  server_.Post("/api/cluster_environments/my env/builds",
+               [](const httplib::Request& req, httplib::Response& res) {
+                 res.set_content(
+                     R"({"name": "my env", "version": 3, "echo": )" + req.body + "}",
+                     "application/json");
+               });
+  server_.Get("/api/cluster_environments", [](const httplib::Request& req, httplib::Response& res) {
+    res.set_content(R"({"cluster_environments": [{"name": ")" +
+                        req.get_param_value("include_archived") + R"("}]})",
+                    "application/json");
+  });
+  server_.Get("/api/cluster_environments/ml/builds/2",
+              [](const httplib::Request&, httplib::Response& res) {
+                res.set_content(R"({"ref": "ml:2"})", "application/json");
+              });
+  server_.Get("/api/cluster_environments/ml/builds/9", [](const httplib::Request&,
+                                                          httplib::Response& res) {
+    Reply(res, 404, "cluster environment 'ml' has no build 9; its builds: 1 (SUCCEEDED)");
+  });
+  server_.Get("/api/cluster_environments/ml/builds/2/logs",
+              [](const httplib::Request&, httplib::Response& res) {
+                res.set_content(R"({"logs": "STEP 1/2: FROM x\n"})", "application/json");
+              });
+  server_.Post("/api/cluster_environments/ml/archive",
+               [](const httplib::Request&, httplib::Response& res) {
+                 res.set_content(R"({"archived": true})", "application/json");
+               });
+  HeadClient client(url(), "");
+
+  auto build = client.StartClusterEnvBuild("my env", Json::parse(R"({"base_image": "b"})"));
+  ASSERT_TRUE(build) << build.error().ToString();
+  EXPECT_EQ((*build)["version"], 3);
+  EXPECT_EQ((*build)["echo"], Json::parse(R"({"spec": {"base_image": "b"}})"));
+  EXPECT_EQ(*client.ListClusterEnvs(true), Json::parse(R"([{"name": "1"}])"));
+  EXPECT_EQ(*client.ListClusterEnvs(false), Json::parse(R"([{"name": ""}])"));
+  EXPECT_EQ((*client.GetClusterEnvBuild("ml", 2))["ref"], "ml:2");
+  auto missing = client.GetClusterEnvBuild("ml", 9);
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().kind, ErrorKind::kNotFound);
+  EXPECT_EQ(missing.error().message,
+            "cluster environment 'ml' has no build 9; its builds: 1 (SUCCEEDED)");
+  EXPECT_EQ(*client.GetClusterEnvBuildLogs("ml", 2), "STEP 1/2: FROM x\n");
+  EXPECT_TRUE(client.ArchiveClusterEnv("ml").ok());
 }
 
 }  // namespace
