@@ -8,7 +8,6 @@
 #include "agent/container.h"
 
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
@@ -16,12 +15,12 @@
 #include <cstdlib>
 #include <filesystem>
 #include <optional>
-#include <random>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "agent/builtin_plugins.h"
+#include "agent/container_testing.h"
 #include "agent/context.h"
 #include "agent/launcher.h"
 #include "agent/pip_plugin.h"
@@ -612,92 +611,6 @@ bool HavePodman() {
       .has_value();
 }
 
-struct Output {
-  int exit_code = -1;
-  std::string text;
-};
-
-Output RunTool(const CommandSpec& spec) {
-  Output out;
-  RunOptions options;
-  options.deadline = std::chrono::steady_clock::now() + 120s;
-  options.on_line = [&](std::string_view line) {
-    out.text += line;
-    out.text += "\n";
-  };
-  auto result = RunCommand(spec, options);
-  if (!result) {
-    out.text = result.error().message;
-    return out;
-  }
-  out.exit_code = result->exit_code;
-  return out;
-}
-
-Output RunTool(Argv argv) {
-  CommandSpec spec;
-  spec.argv = std::move(argv);
-  return RunTool(spec);
-}
-
-// Copies `binary` (following links) and the shared libraries `ldd` lists,
-// the dynamic loader included, into `root` at their host paths.
-void CopyWithLibraries(const fs::path& root, const std::string& binary) {
-  auto copy = [&](const fs::path& from, const fs::path& to) {
-    fs::create_directories((root / to.relative_path()).parent_path());
-    fs::copy_file(fs::canonical(from), root / to.relative_path(),
-                  fs::copy_options::overwrite_existing);
-  };
-  copy(binary, binary);
-  Output ldd = RunTool(Argv{"ldd", fs::canonical(binary).string()});
-  ASSERT_EQ(ldd.exit_code, 0) << ldd.text;
-  size_t pos = 0;
-  while ((pos = ldd.text.find('/', pos)) != std::string::npos) {
-    size_t end = ldd.text.find_first_of(" \n\t", pos);
-    const std::string lib = ldd.text.substr(pos, end - pos);
-    if (fs::exists(lib)) copy(lib, lib);
-    pos = end;
-  }
-}
-
-// A tiny image made of the host's sh, echo, cat and env, with an image
-// environment; removed on destruction.
-class TinyImage {
- public:
-  TinyImage() {
-    std::random_device random;
-    reference_ = "localhost/strata-test/agent-" + std::to_string(::getpid()) + "-" +
-                 std::to_string(random() % 1000000) + ":1";
-  }
-  ~TinyImage() {
-    if (imported_) RunTool(PodmanCommand({"rmi", "-f", reference_}));
-  }
-  TinyImage(const TinyImage&) = delete;
-  TinyImage& operator=(const TinyImage&) = delete;
-
-  void Build() {
-    const fs::path root = dir_.path() / "rootfs";
-    for (const char* binary : {"/bin/sh", "/bin/echo", "/bin/cat", "/usr/bin/env"}) {
-      ASSERT_NO_FATAL_FAILURE(CopyWithLibraries(root, binary));
-    }
-    fs::create_directories(root / "tmp");
-    const std::string tar = (dir_.path() / "rootfs.tar").string();
-    Output tarred = RunTool(Argv{"tar", "-C", root.string(), "-cf", tar, "."});
-    ASSERT_EQ(tarred.exit_code, 0) << tarred.text;
-    Output imported =
-        RunTool(PodmanCommand({"import", "--change", "ENV PATH=/usr/bin:/bin", "--change",
-                               "ENV IMAGE_VAR=from-image", tar, reference_}));
-    ASSERT_EQ(imported.exit_code, 0) << imported.text;
-    imported_ = true;
-  }
-  const std::string& reference() const { return reference_; }
-
- private:
-  TempDir dir_;
-  std::string reference_;
-  bool imported_ = false;
-};
-
 TEST(PodmanTest, ResolveImageOfAnUnknownReferenceFails) {
   if (!HavePodman()) GTEST_SKIP() << "podman is not on PATH";
   const std::string reference = "localhost/strata-test-nonexistent:1";
@@ -710,8 +623,11 @@ TEST(PodmanTest, ResolveImageOfAnUnknownReferenceFails) {
 
 TEST(PodmanTest, RunsACommandInAnImportedImage) {
   if (!HavePodman()) GTEST_SKIP() << "podman is not on PATH";
-  TinyImage image;
-  ASSERT_NO_FATAL_FAILURE(image.Build());
+  // The host's sh, echo, cat and env, with an image environment.
+  testing::TinyImage image("agent");
+  util::Status built = image.Build({"/bin/sh", "/bin/echo", "/bin/cat", "/usr/bin/env"}, {},
+                                   {"ENV PATH=/usr/bin:/bin", "ENV IMAGE_VAR=from-image"});
+  ASSERT_TRUE(built) << built.error().ToString();
 
   auto layer = ResolveImage(image.reference(), {"--env", "RUN_OPTION_VAR=from-run-options"},
                             std::chrono::steady_clock::now() + 60s);
@@ -747,7 +663,7 @@ TEST(PodmanTest, RunsACommandInAnImportedImage) {
   spec.argv = plan.argv;
   spec.env_mode = EnvMode::kReplace;
   spec.env = plan.env;
-  Output out = RunTool(spec);
+  testing::ToolOutput out = testing::RunTool(spec);
   EXPECT_EQ(out.exit_code, 3) << out.text;
   EXPECT_EQ(out.text,
             "from-context\nfrom-image+x\nvenv=\nyes\nfrom-run-options\n/usr/bin:/bin\nhost file\n"

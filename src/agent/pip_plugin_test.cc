@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "agent/container_testing.h"
 #include "agent/process.h"
 #include "agent/wheel_index_testing.h"
 #include "model/runtime_env.h"
@@ -23,7 +24,9 @@ namespace {
 
 namespace fs = std::filesystem;
 using testing::ReadText;
+using testing::RunTool;
 using testing::ScopedEnv;
+using testing::ToolOutput;
 using testing::WheelSpec;
 using testing::WriteText;
 using util::Json;
@@ -40,32 +43,8 @@ fs::path MakeTempDir(const std::string& prefix) {
   return pattern;
 }
 
-// Runs argv; returns exit code and output.
-struct Output {
-  int exit_code = -1;
-  std::string text;
-};
-Output RunTool(std::vector<std::string> argv) {
-  CommandSpec spec;
-  spec.argv = std::move(argv);
-  Output out;
-  RunOptions options;
-  options.deadline = std::chrono::steady_clock::now() + 60s;
-  options.on_line = [&](std::string_view line) {
-    out.text += line;
-    out.text += "\n";
-  };
-  auto result = RunCommand(spec, options);
-  if (!result) {
-    out.text = result.error().message;
-    return out;
-  }
-  out.exit_code = result->exit_code;
-  return out;
-}
-
 std::string PipVersionProblem() {
-  Output out =
+  ToolOutput out =
       RunTool({"python3", "-c",
                "import pip, sys; v = tuple(int(x) for x in pip.__version__.split('.')[:2]); "
                "sys.exit(0 if v >= (22, 3) else 3)"});
@@ -203,32 +182,33 @@ TEST_F(PipPluginTest, TwoVersionsGiveTwoIsolatedVenvs) {
   auto status = CreateAndPublish(*plugin, env2, setup2);
   ASSERT_TRUE(status) << status.error().ToString() << "\n" << log_;
 
-  Output v1 = RunTool({Python(setup1), "-c", "import demo; print(demo.VERSION)"});
+  ToolOutput v1 = RunTool({Python(setup1), "-c", "import demo; print(demo.VERSION)"});
   EXPECT_EQ(v1.exit_code, 0) << v1.text;
   EXPECT_EQ(v1.text, "1.0\n");
-  Output v2 = RunTool({Python(setup2), "-c", "import demo, dep; print(demo.VERSION, dep.VERSION)"});
+  ToolOutput v2 =
+      RunTool({Python(setup2), "-c", "import demo, dep; print(demo.VERSION, dep.VERSION)"});
   EXPECT_EQ(v2.exit_code, 0) << v2.text;
   EXPECT_EQ(v2.text, "2.0 1.0\n");  // the dependency was pulled in
   // demo 1.0 has no dependency.
   EXPECT_NE(RunTool({Python(setup1), "-c", "import dep"}).exit_code, 0);
 
   // The base interpreter has requests and yaml; the venvs must not see them.
-  Output base = RunTool({"python3", "-c", "import requests, yaml"});
+  ToolOutput base = RunTool({"python3", "-c", "import requests, yaml"});
   if (base.exit_code == 0) {
     for (const char* module : {"requests", "yaml"}) {
-      Output out = RunTool({Python(setup1), "-c", std::string("import ") + module});
+      ToolOutput out = RunTool({Python(setup1), "-c", std::string("import ") + module});
       EXPECT_NE(out.exit_code, 0) << module << " is importable: " << out.text;
       EXPECT_CONTAINS(out.text, "ModuleNotFoundError");
     }
   } else {
     std::printf("note: python3 lacks requests/yaml; isolation checked through sys.path only\n");
   }
-  Output base_site =
+  ToolOutput base_site =
       RunTool({"python3", "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"});
-  Output path = RunTool({Python(setup1), "-c", "import sys; print(sys.path)"});
+  ToolOutput path = RunTool({Python(setup1), "-c", "import sys; print(sys.path)"});
   ASSERT_EQ(base_site.exit_code, 0) << base_site.text;
   EXPECT_NOT_CONTAINS(path.text, "'" + base_site.text.substr(0, base_site.text.size() - 1) + "'");
-  Output prefix = RunTool({Python(setup1), "-c", "import sys; print(sys.prefix)"});
+  ToolOutput prefix = RunTool({Python(setup1), "-c", "import sys; print(sys.prefix)"});
   EXPECT_EQ(prefix.text, (setup1.final_dir / "virtualenv").string() + "\n");
 
   // The layout.
@@ -279,7 +259,7 @@ TEST_F(PipPluginTest, RelocatedVenvRunsConsoleScriptsAndSeesStrataPackage) {
   ASSERT_FALSE(fs::exists(setup.staging_dir));
 
   fs::path bin = setup.final_dir / "virtualenv" / "bin";
-  Output cli = RunTool({(bin / "demo-cli").string()});
+  ToolOutput cli = RunTool({(bin / "demo-cli").string()});
   EXPECT_EQ(cli.exit_code, 0) << cli.text;
   EXPECT_EQ(cli.text, "demo 1.0\n");
   EXPECT_EQ(ReadText(bin / "demo-cli").substr(0, 2 + (bin / "python").string().size()),
@@ -290,12 +270,12 @@ TEST_F(PipPluginTest, RelocatedVenvRunsConsoleScriptsAndSeesStrataPackage) {
   }
   EXPECT_CONTAINS(ReadText(bin / "activate"), (setup.final_dir / "virtualenv").string());
   // bash's activate works after the move.
-  Output activated =
+  ToolOutput activated =
       RunTool({"bash", "-c",
                "source " + (bin / "activate").string() + " && echo $VIRTUAL_ENV && demo-cli"});
   EXPECT_EQ(activated.text, (setup.final_dir / "virtualenv").string() + "\ndemo 1.0\n");
 
-  Output probe = RunTool({Python(setup), "-c", "import strata_probe; print(strata_probe.OK)"});
+  ToolOutput probe = RunTool({Python(setup), "-c", "import strata_probe; print(strata_probe.OK)"});
   EXPECT_EQ(probe.text, "probe\n");
 }
 
@@ -313,7 +293,7 @@ TEST_F(PipPluginTest, RequirementsExpandTheWorkingDirVariable) {
   setup.working_dir = working_dir.string();
   auto status = CreateAndPublish(*plugin, env, setup);
   ASSERT_TRUE(status) << status.error().ToString() << "\n" << log_;
-  Output out = RunTool({Python(setup), "-c", "import localpkg, dep; print(localpkg.VERSION)"});
+  ToolOutput out = RunTool({Python(setup), "-c", "import localpkg, dep; print(localpkg.VERSION)"});
   EXPECT_EQ(out.text, "1.0\n");
   // The requirements file keeps the reference; pip expanded it.
   EXPECT_CONTAINS(ReadText(setup.final_dir / "requirements.txt"),
@@ -404,10 +384,11 @@ TEST_F(PipPluginTest, PipVersionInstallsPipIntoTheVenv) {
   ASSERT_TRUE(status) << status.error().ToString() << "\n" << log_;
   EXPECT_CONTAINS(log_, "-m ensurepip");
   EXPECT_CONTAINS(log_, "'pip>=20'");
-  Output out = RunTool({Python(setup), "-c", "import pip, demo; print(demo.VERSION)"});
+  ToolOutput out = RunTool({Python(setup), "-c", "import pip, demo; print(demo.VERSION)"});
   EXPECT_EQ(out.text, "1.0\n");
   // The venv's own pip works after the move (its script was relocated).
-  Output pip = RunTool({(setup.final_dir / "virtualenv" / "bin" / "pip").string(), "--version"});
+  ToolOutput pip =
+      RunTool({(setup.final_dir / "virtualenv" / "bin" / "pip").string(), "--version"});
   EXPECT_EQ(pip.exit_code, 0) << pip.text;
   EXPECT_CONTAINS(pip.text, (setup.final_dir / "virtualenv").string());
 }
@@ -420,9 +401,9 @@ TEST_F(PipPluginTest, InstallWheelToTargetWithDependencies) {
   ASSERT_TRUE(status) << status.error().ToString() << "\n" << log_;
   EXPECT_TRUE(fs::exists(target / "demo" / "__init__.py"));
   EXPECT_TRUE(fs::exists(target / "dep" / "__init__.py"));
-  Output out = RunTool({"python3", "-c",
-                        "import sys; sys.path.insert(0, '" + target.string() +
-                            "'); import demo; print(demo.VERSION)"});
+  ToolOutput out = RunTool({"python3", "-c",
+                            "import sys; sys.path.insert(0, '" + target.string() +
+                                "'); import demo; print(demo.VERSION)"});
   EXPECT_EQ(out.text, "2.0\n");
 
   auto missing = InstallWheelToTarget(dir_ / "nothere-1.0-py3-none-any.whl", dir_ / "t2", setup);
@@ -458,7 +439,7 @@ TEST(PipPluginUris, MatchesRaysHash) {
   // Python: hashlib.sha1(json.dumps({"packages": ["demo==1.0"], "pip_check": False},
   //                                 sort_keys=True).encode()).hexdigest()
   Json spec = {{"packages", {"demo==1.0"}}, {"pip_check", false}};
-  Output out =
+  ToolOutput out =
       RunTool({"python3", "-c",
                "import hashlib, json; print(hashlib.sha1(json.dumps({'packages': ['demo==1.0'], "
                "'pip_check': False}, sort_keys=True).encode()).hexdigest())"});
@@ -498,9 +479,9 @@ TEST_F(PipPluginTest, UvCreatesAVenvWhenUvIsInstalled) {
   SetupContext setup = Setup("uv");
   auto status = CreateAndPublish(*plugin, env, setup);
   ASSERT_TRUE(status) << status.error().ToString() << "\n" << log_;
-  Output out = RunTool({Python(setup), "-c", "import demo, dep; print(demo.VERSION)"});
+  ToolOutput out = RunTool({Python(setup), "-c", "import demo, dep; print(demo.VERSION)"});
   EXPECT_EQ(out.text, "2.0\n");
-  Output cli = RunTool({(setup.final_dir / "virtualenv" / "bin" / "demo-cli").string()});
+  ToolOutput cli = RunTool({(setup.final_dir / "virtualenv" / "bin" / "demo-cli").string()});
   EXPECT_EQ(cli.text, "demo 2.0\n");
 }
 

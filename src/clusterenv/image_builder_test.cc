@@ -15,13 +15,13 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
-#include <random>
-#include <sstream>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "agent/container.h"
+#include "agent/container_testing.h"
 #include "agent/process.h"
 #include "util/temp_dir_testing.h"
 
@@ -33,6 +33,7 @@ namespace {
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
+using agent::testing::RandomSuffix;
 using util::testing::ReadFile;
 using util::testing::TempDir;
 using util::testing::WriteFile;
@@ -63,78 +64,35 @@ bool HaveExecutable(const char* name) {
       .has_value();
 }
 
-std::string RandomSuffix() {
-  std::random_device device;
-  std::ostringstream out;
-  out << std::hex << device() << device();
-  return out.str();
-}
-
-// Shared libraries `ldd` lists for `binary` (the dynamic loader included).
-std::vector<fs::path> SharedLibraries(const fs::path& binary) {
-  std::vector<fs::path> libraries;
-  std::istringstream lines(MustRun({"ldd", binary.string()}).tail);
-  std::string line;
-  while (std::getline(lines, line)) {
-    std::istringstream words(line);
-    std::string word;
-    while (words >> word) {
-      if (word.starts_with("/")) {
-        libraries.emplace_back(word);
-        break;
-      }
-    }
-  }
-  return libraries;
-}
-
 class ImageBuilderTest : public ::testing::Test {
  protected:
   static void TearDownTestSuite() {
-    // Newest first: children before the images they build on.
+    // Newest first: children before the images they build on, and the base
+    // image last.
     for (auto it = created_images_.rbegin(); it != created_images_.rend(); ++it) {
       MustRun(agent::PodmanCommand({"rmi", "-f", *it}));
     }
     created_images_.clear();
-    base_image_.clear();
+    base_image_.reset();
   }
 
   void SetUp() override {
     if (!HaveExecutable("podman")) GTEST_SKIP() << "podman is not installed";
-    if (base_image_.empty()) base_image_ = MakeTinyImage();
-    ASSERT_FALSE(base_image_.empty());
-  }
-
-  // A base image with just sh, echo, cat and sleep and their libraries, and
-  // a fake python3 that records the pip index it sees.
-  static std::string MakeTinyImage() {
-    TempDir dir;
-    const fs::path root = dir.path() / "root";
-    for (const char* name : {"sh", "echo", "cat", "sleep"}) {
-      const fs::path binary = fs::path("/bin") / name;
-      std::vector<fs::path> files = SharedLibraries(binary);
-      files.push_back(binary);
-      for (const fs::path& file : files) {
-        fs::create_directories(root / file.relative_path().parent_path());
-        fs::copy_file(file, root / file.relative_path(), fs::copy_options::overwrite_existing);
-      }
-    }
-    WriteFile(root / "usr/bin/python3", "#!/bin/sh\necho \"$PIP_INDEX_URL\" > /pip-index\n", 0755);
-    const fs::path tarball = dir.path() / "root.tar";
-    auto tar = MustRun({"tar", "-C", root.string(), "-cf", tarball.string(), "."});
-    EXPECT_EQ(tar.exit_code, 0) << agent::FormatFailure(tar);
-    const std::string image = "localhost/strata-test/tiny-" + RandomSuffix() + ":1";
-    auto imported = MustRun(agent::PodmanCommand({"import", tarball.string(), image}));
-    EXPECT_EQ(imported.exit_code, 0) << agent::FormatFailure(imported);
-    if (imported.exit_code != 0) return "";
-    created_images_.push_back(image);
-    return image;
+    if (base_image_ != nullptr) return;
+    // Just sh, echo, cat and sleep, and a fake python3 that records the pip
+    // index it sees.
+    auto image = std::make_unique<agent::testing::TinyImage>("tiny");
+    util::Status built = image->Build(
+        {"/bin/sh", "/bin/echo", "/bin/cat", "/bin/sleep"},
+        {{"/usr/bin/python3", {"#!/bin/sh\necho \"$PIP_INDEX_URL\" > /pip-index\n", 0755}}});
+    ASSERT_TRUE(built) << built.error().ToString();
+    base_image_ = std::move(image);
   }
 
   // A request for a fresh image name under `dir`, logging into `log_`.
   ImageBuildRequest Request(const fs::path& dir, const std::string& tag = "1") {
     ImageBuildRequest request;
-    request.spec.base_image = base_image_;
+    request.spec.base_image = base_image_->reference();
     request.image_ref = "localhost/strata-test/built-" + RandomSuffix() + ":" + tag;
     request.work_dir = dir / "work";
     request.deadline = Clock::now() + 120s;
@@ -150,7 +108,7 @@ class ImageBuilderTest : public ::testing::Test {
     return request;
   }
 
-  static inline std::string base_image_;
+  static inline std::unique_ptr<agent::testing::TinyImage> base_image_;
   static inline std::vector<std::string> created_images_;
   std::string log_;
   TempDir dir_;
@@ -367,7 +325,7 @@ TEST_F(ImageBuilderTest, CancelKillsTheBuild) {
   EXPECT_NE(result.error().message.find("was cancelled"), std::string::npos)
       << result.error().message;
   EXPECT_TRUE(WaitUntilGone({"sleep", "987"})) << "the RUN step outlived the build";
-  EXPECT_EQ(BuildContainers(base_image_), "") << "the build container was left behind";
+  EXPECT_EQ(BuildContainers(base_image_->reference()), "") << "the build container was left behind";
 }
 
 TEST_F(ImageBuilderTest, DeadlineKillsTheBuild) {
@@ -382,7 +340,7 @@ TEST_F(ImageBuilderTest, DeadlineKillsTheBuild) {
   EXPECT_NE(result.error().message.find("did not finish before its deadline"), std::string::npos)
       << result.error().message;
   EXPECT_TRUE(WaitUntilGone({"sleep", "988"})) << "the RUN step outlived the build";
-  EXPECT_EQ(BuildContainers(base_image_), "") << "the build container was left behind";
+  EXPECT_EQ(BuildContainers(base_image_->reference()), "") << "the build container was left behind";
 }
 
 // Builds a real Debian base image (needs root, debootstrap and the Debian
