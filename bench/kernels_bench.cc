@@ -1,9 +1,10 @@
-// Google Benchmark kernels: the hot inner pieces of the model and packaging.
+// Google Benchmark kernels: the hot inner pieces of the model, packaging and pyinstall.
 //   cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release -DSTRATA_BUILD_BENCH=ON
 //   cmake --build build-bench --target strata_kernels && build-bench/bench/strata_kernels
 #include <benchmark/benchmark.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -14,6 +15,7 @@
 #include "packaging/ignore.h"
 #include "packaging/manifest.h"
 #include "packaging/tree_walk.h"
+#include "pyinstall/venv.h"
 #include "util/pyjson.h"
 
 namespace {
@@ -114,5 +116,27 @@ void BM_GetOrCreateWarm(benchmark::State& state) {
   fs::remove_all(home);
 }
 BENCHMARK(BM_GetOrCreateWarm);
+
+// One virtual environment, the base interpreter's facts already read (they are
+// cached per process). Base: $STRATA_BENCH_PYTHON, else python3 on PATH; the
+// environments go below $TMPDIR.
+void BM_CreateVenv(benchmark::State& state) {
+  const char* python = std::getenv("STRATA_BENCH_PYTHON");
+  auto base = strata::pyinstall::BaseInterpreter::Read(python != nullptr ? python : "python3");
+  if (!base) {
+    state.SkipWithError(base.error().message.c_str());
+    return;
+  }
+  fs::path root = fs::temp_directory_path() / ("strata-bench-venv-" + std::to_string(::getpid()));
+  int round = 0;
+  for (auto _ : state) {
+    auto info = strata::pyinstall::CreateVenv(root / std::to_string(round++), *base);
+    if (!info) state.SkipWithError(info.error().message.c_str());
+    state.PauseTiming();
+    fs::remove_all(root);
+    state.ResumeTiming();
+  }
+}
+BENCHMARK(BM_CreateVenv)->Unit(benchmark::kMillisecond);
 
 }  // namespace

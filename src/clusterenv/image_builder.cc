@@ -260,7 +260,9 @@ class PodmanImageBuilder : public ImageBuilder {
     result.digest = inspect_line.substr(inspect_line.find(' ') + 1);
 
     if (!request.oci_archive.empty()) {
-      if (auto saved = Save(request, limits); !saved) return saved.error();
+      if (auto saved = Save(image, request.oci_archive, limits, request.log); !saved) {
+        return saved.error();
+      }
     }
 
     if (!request.registry.empty()) {
@@ -277,18 +279,25 @@ class PodmanImageBuilder : public ImageBuilder {
     return result;
   }
 
+  util::Status ExportArchive(const std::string& image_ref, const fs::path& archive,
+                             const std::atomic<bool>* cancel, const LogFn& log) override {
+    Limits limits;
+    limits.cancel = cancel;
+    return Save(image_ref, archive, limits, log);
+  }
+
  private:
   // `podman save` into <archive>.tmp, renamed when complete.
-  static util::Status Save(const ImageBuildRequest& request, const Limits& limits) {
-    const fs::path& archive = request.oci_archive;
-    const std::string saving = "Exporting image " + request.image_ref + " to " + archive.string();
+  static util::Status Save(const std::string& image_ref, const fs::path& archive,
+                           const Limits& limits, const LogFn& log) {
+    const std::string saving = "Exporting image " + image_ref + " to " + archive.string();
     fs::path tmp = archive;
     tmp += ".tmp";
     std::error_code ec;
     if (archive.has_parent_path()) fs::create_directories(archive.parent_path(), ec);
-    auto saved = Run({agent::PodmanCommand({"save", "--format", "oci-archive", "-o", tmp.string(),
-                                            request.image_ref})},
-                     limits, request.log);
+    auto saved = Run(
+        {agent::PodmanCommand({"save", "--format", "oci-archive", "-o", tmp.string(), image_ref})},
+        limits, log);
     if (!saved || !Succeeded(*saved)) {
       fs::remove(tmp, ec);
       if (!saved) return StartFailure(saving, saved.error());

@@ -66,6 +66,13 @@ class ImageBuilder {
  public:
   virtual ~ImageBuilder() = default;
   virtual util::Result<ImageBuildResult> Build(const ImageBuildRequest& request) = 0;
+  // Writes `image_ref` as an OCI archive to <archive>.tmp and renames it to
+  // `archive` when complete (step 4 above, on its own); nothing is left on
+  // failure or cancel. Errors as Build's.
+  virtual util::Status ExportArchive(const std::string& image_ref,
+                                     const std::filesystem::path& archive,
+                                     const std::atomic<bool>* cancel,
+                                     const std::function<void(std::string_view line)>& log) = 0;
 };
 
 std::unique_ptr<ImageBuilder> MakePodmanImageBuilder();

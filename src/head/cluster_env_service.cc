@@ -5,6 +5,7 @@
 #include <cctype>
 #include <charconv>
 #include <cstdlib>
+#include <condition_variable>
 #include <deque>
 #include <fstream>
 #include <iterator>
@@ -103,6 +104,17 @@ struct ClusterEnvService::Impl {
   std::map<std::string, NameQueue, std::less<>> queues;  // entries are never erased
   bool shut_down = false;
 
+  // OCI archives still to write, oldest first; one exporter thread writes
+  // them, so a build is SUCCEEDED (and runnable) without waiting for one.
+  struct Export {
+    std::string image_ref;
+    fs::path archive;
+  };
+  std::deque<Export> exports;  // guarded by mu
+  std::condition_variable export_cv;
+  std::atomic<bool> export_cancel{false};
+  std::thread exporter;
+
   std::atomic<std::uint64_t> builds_started{0};
   std::atomic<std::uint64_t> builds_succeeded{0};
   std::atomic<std::uint64_t> builds_failed{0};
@@ -132,6 +144,31 @@ struct ClusterEnvService::Impl {
     build.finished_ms = util::WallClockMs();
     Save(build, log);
     ++(status == BuildStatus::kSucceeded ? builds_succeeded : builds_failed);
+  }
+
+  // Caller holds `mu`.
+  void QueueExport(const ClusterEnvBuildRecord& build) {
+    exports.push_back({build.image_ref, build.oci_archive});
+    export_cv.notify_all();
+  }
+
+  void ExportUntilShutDown() {
+    while (true) {
+      Export next;
+      {
+        std::unique_lock lock(mu);
+        export_cv.wait(lock, [this] { return shut_down || !exports.empty(); });
+        if (shut_down) return;
+        next = std::move(exports.front());
+        exports.pop_front();
+      }
+      auto exported = builder->ExportArchive(next.image_ref, next.archive, &export_cancel,
+                                             [](std::string_view) {});
+      if (!exported && !export_cancel) {
+        util::LogWarning("cannot export " + next.image_ref + " as an OCI archive: " +
+                         exported.error().message);
+      }
+    }
   }
 
   // Runs the queued builds of `name` until none is left.
@@ -207,8 +244,10 @@ struct ClusterEnvService::Impl {
     request.spec = queued.spec;
     request.image_ref = build.image_ref;
     request.work_dir = work_dir;
-    request.build_args = clusterenv::PipBuildArgs(options.environment);
-    request.oci_archive = oci_archive;
+    // Only the pip step declares them; podman warns about unused ones.
+    if (!queued.spec.pip_packages.empty()) {
+      request.build_args = clusterenv::PipBuildArgs(options.environment);
+    }
     request.registry = options.registry;
     request.registry_tls_verify = options.registry_tls_verify;
     auto deadline = started + options.build_timeout;
@@ -234,6 +273,8 @@ struct ClusterEnvService::Impl {
       build.registry_ref = result->registry_ref;
       build.oci_archive = oci_archive.string();
       Finish(build, BuildStatus::kSucceeded, "", std::move(full_log));
+      std::lock_guard lock(mu);
+      QueueExport(build);
     } else if (cancel) {
       Finish(build, BuildStatus::kFailed, kHeadStoppedMessage, std::move(full_log));
     } else if (ended >= deadline) {
@@ -276,6 +317,16 @@ util::Result<std::unique_ptr<ClusterEnvService>> ClusterEnvService::Open(
       return std::move(ok).error();
     }
   }
+  // Archives a previous head did not get to write (the images are still in
+  // the local store).
+  for (const ClusterEnvBuildRecord& build :
+       db.ListClusterEnvBuildsWithStatus({BuildStatus::kSucceeded})) {
+    std::error_code ec;
+    if (build.oci_archive.empty() || fs::exists(build.oci_archive, ec)) continue;
+    fs::remove(build.oci_archive + ".tmp", ec);
+    impl->QueueExport(build);
+  }
+  impl->exporter = std::thread([impl = impl.get()] { impl->ExportUntilShutDown(); });
   return std::unique_ptr<ClusterEnvService>(new ClusterEnvService(std::move(impl)));
 }
 
@@ -423,11 +474,14 @@ void ClusterEnvService::Shutdown() {
   {
     std::lock_guard lock(impl_->mu);
     impl_->shut_down = true;
+    impl_->export_cancel = true;
+    impl_->export_cv.notify_all();
     for (auto& [name, queue] : impl_->queues) {
       (void)name;
       if (queue.running_cancel) *queue.running_cancel = true;
       if (queue.thread.joinable()) threads.push_back(std::move(queue.thread));
     }
+    if (impl_->exporter.joinable()) threads.push_back(std::move(impl_->exporter));
   }
   for (std::thread& thread : threads) thread.join();
 }

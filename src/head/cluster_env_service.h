@@ -10,11 +10,17 @@
 //               thread of their own (different names build concurrently):
 //               IN_PROGRESS, then ImageBuilder::Build with image
 //               "localhost/strata/<name>:<N>", the head's pip index settings
-//               as build args, an OCI archive under $STRATA_HOME/images/ and
-//               the registry from the options, bounded by build_timeout;
+//               as build args and the registry from the options, bounded by
+//               build_timeout;
 //   end         SUCCEEDED with image ID, digest and references, or FAILED
 //               with the builder's error; the full log is stored with the
 //               build. A finished build never changes again (HeadDb refuses).
+//   export      a SUCCEEDED build's OCI archive (its path is recorded with
+//               the build) is written afterwards by one exporter thread, so
+//               a build can run as soon as its image is in the local store
+//               (`oci_archive_ready` in the build's JSON says when the file
+//               is there); archives a stopped head did not write are
+//               exported on the next Open.
 // Builds left PENDING or IN_PROGRESS by a head that died are FAILED on Open
 // ("the head stopped before the build finished"); Shutdown cancels running
 // builds the same way.

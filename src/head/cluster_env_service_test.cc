@@ -58,6 +58,7 @@ struct FakeState {
   std::vector<std::string> finished;
   std::set<std::string> saw_cancel;
   std::set<std::string> saw_deadline;
+  std::vector<std::string> exported;  // image refs ExportArchive wrote, in order
   std::vector<SeenRequest> requests;
   std::map<std::string, int> active;  // by env name
   std::map<std::string, int> max_active;
@@ -144,6 +145,15 @@ class FakeBuilder : public clusterenv::ImageBuilder {
     return result;
   }
 
+  util::Status ExportArchive(const std::string& image_ref, const fs::path& archive,
+                             const std::atomic<bool>*,
+                             const std::function<void(std::string_view)>&) override {
+    WriteFile(archive, "archive of " + image_ref);
+    std::lock_guard lock(state_->mu);
+    state_->exported.push_back(image_ref);
+    return {};
+  }
+
  private:
   std::shared_ptr<FakeState> state_;
 };
@@ -207,6 +217,24 @@ class ClusterEnvServiceTest : public ::testing::Test {
   std::shared_ptr<FakeState> fake_ = std::make_shared<FakeState>();
 };
 
+TEST_F(ClusterEnvServiceTest, OpenExportsTheArchivesAPreviousHeadDidNotWrite) {
+  const fs::path archive = home() / "images" / "ml-1.oci.tar";
+  {
+    auto service = Open();
+    ASSERT_TRUE(service->StartBuild("ml", MakeSpec()));
+    ASSERT_EQ(WaitFinished(*service, "ml", 1).status, BuildStatus::kSucceeded);
+    ASSERT_TRUE(WaitFor([&] { return fs::exists(archive); }));
+  }
+  fs::remove(archive);
+  WriteFile(archive.string() + ".tmp", "half an archive");
+  auto service = Open();
+  EXPECT_TRUE(WaitFor([&] { return fs::exists(archive); }));
+  EXPECT_FALSE(fs::exists(archive.string() + ".tmp"));
+  std::lock_guard lock(fake_->mu);
+  EXPECT_EQ(fake_->exported,
+            (std::vector<std::string>{"localhost/strata/ml:1", "localhost/strata/ml:1"}));
+}
+
 TEST_F(ClusterEnvServiceTest, BuildRunsAndRecordsTheImage) {
   ClusterEnvServiceOptions options = Options();
   options.environment = {{"HOME", "/root"}, {"PIP_INDEX_URL", "http://127.0.0.1:9/simple"}};
@@ -247,7 +275,11 @@ TEST_F(ClusterEnvServiceTest, BuildRunsAndRecordsTheImage) {
   EXPECT_FALSE(fs::exists(request.work_dir));  // removed when the build ended
   EXPECT_EQ(request.build_args, (std::vector<std::pair<std::string, std::string>>{
                                     {"PIP_INDEX_URL", "http://127.0.0.1:9/simple"}}));
-  EXPECT_EQ(request.oci_archive, home() / "images" / "ml-1.oci.tar");
+  // The archive is written after the build, by the exporter.
+  EXPECT_EQ(request.oci_archive, fs::path());
+  EXPECT_TRUE(WaitFor([&] { return fs::exists(home() / "images" / "ml-1.oci.tar"); }));
+  EXPECT_EQ(ReadFile(home() / "images" / "ml-1.oci.tar"), "archive of localhost/strata/ml:1");
+  EXPECT_TRUE(WaitFor([&] { return service->GetBuild("ml", 1)->ToJson()["oci_archive_ready"]; }));
   EXPECT_EQ(request.registry, "127.0.0.1:5000");
   EXPECT_FALSE(request.registry_tls_verify);
   EXPECT_TRUE(request.has_deadline);

@@ -217,6 +217,8 @@ util::Json ClusterEnvBuildRecord::ToJson() const {
   json["digest"] = digest;
   json["registry_ref"] = registry_ref;
   json["oci_archive"] = oci_archive;
+  std::error_code ec;
+  json["oci_archive_ready"] = !oci_archive.empty() && std::filesystem::exists(oci_archive, ec);
   json["created_ms"] = created_ms;
   json["started_ms"] = OptionalJson(started_ms);
   json["finished_ms"] = OptionalJson(finished_ms);

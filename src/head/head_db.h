@@ -118,8 +118,9 @@ struct ClusterEnvBuildRecord {
   std::string error_message;
 
   // {"name", "version", "ref": "NAME:VERSION", "spec", "status", "image_ref",
-  //  "image_id", "digest", "registry_ref", "oci_archive", "created_ms",
-  //  "started_ms", "finished_ms", "error_message"} (null for absent times).
+  //  "image_id", "digest", "registry_ref", "oci_archive", "oci_archive_ready",
+  //  "created_ms", "started_ms", "finished_ms", "error_message"} (null for
+  //  absent times; oci_archive_ready: whether the archive file exists now).
   util::Json ToJson() const;
 };
 

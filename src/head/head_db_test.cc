@@ -495,7 +495,8 @@ TEST(ClusterEnvBuildRecordTest, JsonHasEveryFieldInOrder) {
   EXPECT_EQ(keys,
             (std::vector<std::string>{"name", "version", "ref", "spec", "status", "image_ref",
                                       "image_id", "digest", "registry_ref", "oci_archive",
-                                      "created_ms", "started_ms", "finished_ms", "error_message"}));
+                                      "oci_archive_ready", "created_ms", "started_ms",
+                                      "finished_ms", "error_message"}));
   EXPECT_EQ(json["ref"], "ml:3");
   EXPECT_EQ(json["version"], 3);
   EXPECT_EQ(json["spec"], build.spec);

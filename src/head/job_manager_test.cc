@@ -45,6 +45,11 @@ class InstantImageBuilder : public clusterenv::ImageBuilder {
     return clusterenv::ImageBuildResult{std::string(64, 'a'), "sha256:" + std::string(64, 'b'),
                                         ""};
   }
+  util::Status ExportArchive(const std::string&, const std::filesystem::path&,
+                             const std::atomic<bool>*,
+                             const std::function<void(std::string_view)>&) override {
+    return util::IOError("this fake keeps no images to export");
+  }
 };
 
 class JobManagerTest : public ::testing::Test {

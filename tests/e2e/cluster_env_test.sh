@@ -108,11 +108,17 @@ img1=localhost/strata/$name:1
 [ "$(in_image "$img1" 'cat /built.txt')" == built ] \
   && pass "the post-build command ran" || fail "post-build" "$(in_image "$img1" 'ls /')"
 
+# The OCI archive is written after the build has succeeded.
+archive_ready() {
+  run "$S" cluster-env get "$1" --json
+  [ "$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["oci_archive_ready"])' "$OUT" 2>/dev/null)" == True ]
+}
+for _ in $(seq 120); do archive_ready "$name:1" && break; sleep 0.5; done
 run "$S" cluster-env get "$name:1" --json
 digest=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["digest"])' "$OUT" 2>/dev/null)
 archive=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["oci_archive"])' "$OUT" 2>/dev/null)
 [ "$RC" -eq 0 ] && [[ "$digest" == sha256:* ]] && [ -s "$archive" ] && [[ "$archive" == "$STRATA_HOME"/* ]] \
-  && pass "get NAME:1 shows SUCCEEDED with a digest and an OCI archive under STRATA_HOME" \
+  && pass "get NAME:1 shows SUCCEEDED with a digest, and its OCI archive appears under STRATA_HOME" \
   || fail "get build 1" "exit $RC [$OUT] [$ERR]"
 tags=$(curl -s "http://127.0.0.1:$registry_port/v2/strata/$name/tags/list")
 [[ "$tags" == *'"1"'* ]] && pass "the build was pushed to STRATA_IMAGE_REGISTRY" \
