@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "pyinstall/pep508_text.h"
+#include "pyinstall/python_script.h"
 #include "pyinstall/requirement.h"
 #include "pyinstall/version.h"
 
@@ -452,8 +453,6 @@ print(json.dumps({
 }))
 )";
 
-constexpr int kReadTimeoutMs = 30000;
-
 // The program `python` names: itself when it has a slash, else the first
 // executable of that name on PATH.
 std::optional<std::filesystem::path> FindProgram(const std::string& python) {
@@ -476,83 +475,6 @@ std::optional<std::filesystem::path> FindProgram(const std::string& python) {
   return std::nullopt;
 }
 
-// Runs `program -I -c kFactsScript` and returns its standard output.
-util::Result<std::string> RunFactsScript(const std::filesystem::path& program) {
-  int out[2];
-  int err[2];
-  if (::pipe2(out, O_CLOEXEC) != 0) return util::IOError(std::string("pipe: ") + strerror(errno));
-  if (::pipe2(err, O_CLOEXEC) != 0) {
-    ::close(out[0]);
-    ::close(out[1]);
-    return util::IOError(std::string("pipe: ") + strerror(errno));
-  }
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_adddup2(&actions, out[1], 1);
-  posix_spawn_file_actions_adddup2(&actions, err[1], 2);
-  std::string program_text = program.string();
-  std::vector<char*> argv = {program_text.data(), const_cast<char*>("-I"), const_cast<char*>("-c"),
-                             const_cast<char*>(kFactsScript), nullptr};
-  pid_t pid = 0;
-  int spawn_error =
-      ::posix_spawn(&pid, program_text.c_str(), &actions, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  ::close(out[1]);
-  ::close(err[1]);
-  if (spawn_error != 0) {
-    ::close(out[0]);
-    ::close(err[0]);
-    return util::IOError("cannot run " + program_text + ": " + strerror(spawn_error));
-  }
-
-  // Both pipes are drained together so that a chatty stderr cannot block the
-  // child while we wait on stdout.
-  std::string texts[2];
-  std::array<pollfd, 2> fds = {pollfd{out[0], POLLIN, 0}, pollfd{err[0], POLLIN, 0}};
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kReadTimeoutMs);
-  bool timed_out = false;
-  while (fds[0].fd >= 0 || fds[1].fd >= 0) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0) {
-      timed_out = true;
-      break;
-    }
-    int ready = ::poll(fds.data(), fds.size(), static_cast<int>(left.count()));
-    if (ready < 0 && errno == EINTR) continue;
-    if (ready < 0) break;
-    for (int i = 0; i < 2; ++i) {
-      if (fds[i].fd < 0 || fds[i].revents == 0) continue;
-      char buffer[4096];
-      ssize_t n = ::read(fds[i].fd, buffer, sizeof buffer);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) {
-        ::close(fds[i].fd);
-        fds[i].fd = -1;
-      } else {
-        texts[i].append(buffer, static_cast<std::size_t>(n));
-      }
-    }
-  }
-  for (pollfd& fd : fds) {
-    if (fd.fd >= 0) ::close(fd.fd);
-  }
-  if (timed_out) ::kill(pid, SIGKILL);
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  if (timed_out) {
-    return util::IOError(program_text + " did not answer within " +
-                         std::to_string(kReadTimeoutMs / 1000) + " s");
-  }
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    return util::IOError(program_text + " failed to report its facts (status " +
-                         std::to_string(status) + "): " + texts[1]);
-  }
-  return texts[0];
-}
-
 }  // namespace
 
 util::Result<InterpreterFacts> InterpreterFacts::Read(const std::string& python) {
@@ -572,7 +494,7 @@ util::Result<InterpreterFacts> InterpreterFacts::Read(const std::string& python)
   }
   // Not under the lock: two threads may both run a new interpreter once,
   // which is harmless, while other interpreters are not held up.
-  util::Result<std::string> output = RunFactsScript(*program);
+  util::Result<std::string> output = RunPythonScript(*program, kFactsScript);
   if (!output) return output.error();
   util::Result<util::Json> json = util::ParseJson(*output);
   if (!json) {

@@ -15,6 +15,8 @@
 #include <nlohmann/json.hpp>
 #include <utility>
 
+#include "pyinstall/python_script.h"
+
 extern char** environ;
 
 namespace strata::pyinstall {
@@ -222,49 +224,6 @@ std::string FindExecutable(const std::string& python) {
   return "";
 }
 
-// Runs `exe -I -S -c kFactsScript` with stdout and stderr on one pipe.
-util::Result<std::string> RunFactsScript(const std::string& exe) {
-  int fds[2];
-  if (::pipe2(fds, O_CLOEXEC) != 0) {
-    return util::IOError("Cannot run `" + exe + "`: pipe: " + ErrnoText(errno));
-  }
-  posix_spawn_file_actions_t actions;
-  ::posix_spawn_file_actions_init(&actions);
-  ::posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-  ::posix_spawn_file_actions_adddup2(&actions, fds[1], 1);
-  ::posix_spawn_file_actions_adddup2(&actions, fds[1], 2);
-  // Descriptors other threads opened without O_CLOEXEC stay out of the child.
-  ::posix_spawn_file_actions_addclosefrom_np(&actions, 3);
-  std::vector<std::string> args = {exe, "-I", "-S", "-c", kFactsScript};
-  std::vector<char*> argv;
-  for (std::string& arg : args) argv.push_back(arg.data());
-  argv.push_back(nullptr);
-  pid_t pid = 0;
-  int rc = ::posix_spawn(&pid, exe.c_str(), &actions, nullptr, argv.data(), environ);
-  ::posix_spawn_file_actions_destroy(&actions);
-  ::close(fds[1]);
-  if (rc != 0) {
-    ::close(fds[0]);
-    return util::IOError("Cannot run `" + exe + "`: " + ErrnoText(rc));
-  }
-  std::string output;
-  char buffer[4096];
-  while (true) {
-    ssize_t n = ::read(fds[0], buffer, sizeof(buffer));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    output.append(buffer, static_cast<size_t>(n));
-  }
-  ::close(fds[0]);
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    return util::IOError("`" + exe + "` failed while reading its tags: " + output);
-  }
-  return output;
-}
-
 std::optional<std::pair<int, int>> VersionPair(const nlohmann::json& value) {
   if (value.is_null()) return std::nullopt;
   return std::make_pair(value.at(0).get<int>(), value.at(1).get<int>());
@@ -369,7 +328,7 @@ util::Result<TargetFacts> TargetFacts::Read(const std::string& python) {
     if (auto it = cache.find(key); it != cache.end()) return it->second;
   }
   // Run unresolved so that a venv's python still sees its own pyvenv.cfg.
-  auto output = RunFactsScript(exe);
+  auto output = RunPythonScript(exe, kFactsScript, SiteImport::kSkip);
   if (!output) return output.error();
   auto facts = ParseFacts(exe, *output);
   if (!facts) return facts;
