@@ -175,7 +175,8 @@ class ContainerPlugin : public RuntimeEnvPlugin {
   int priority() const override { return 0; }
 
   util::Status Validate(const model::RuntimeEnv& env) const override {
-    for (std::string_view other : {std::string_view("container"), std::string_view("image_uri"), kBaseImageField}) {
+    for (std::string_view other :
+         {std::string_view("container"), std::string_view("image_uri"), kBaseImageField}) {
       if (other != field_ && env.Contains(std::string(other)) &&
           !env.Get(std::string(other), nullptr).is_null()) {
         return util::ValueError("cannot be combined with '" + std::string(other) +
@@ -186,8 +187,7 @@ class ContainerPlugin : public RuntimeEnvPlugin {
   }
 
   util::Status ModifyContext(const std::map<std::string, fs::path>&, const model::RuntimeEnv& env,
-                             const SetupContext& setup,
-                             RuntimeEnvContext& context) const override {
+                             const SetupContext& setup, RuntimeEnvContext& context) const override {
     auto image = Image(env.Get(field_, nullptr));
     if (!image) return std::move(image).error();
     setup.log("Resolving container image " + image->reference);

@@ -145,10 +145,9 @@ std::vector<std::string> ContainerRunArgv(
     const ContainerLayer& layer, const std::vector<std::string>& argv,
     const std::vector<std::pair<std::string, std::string>>& env, const std::string& cwd,
     const std::vector<std::string>& extra_mounts) {
-  std::vector<std::string> args = {"run",       "--rm",     "--init",
-                                   "--network", "host",     "--ipc",
-                                   "host",      "--ulimit", "nofile=1024:1024",
-                                   "--ulimit",  "nproc=1024:1024"};
+  std::vector<std::string> args = {
+      "run",  "--rm",     "--init",           "--network", "host",           "--ipc",
+      "host", "--ulimit", "nofile=1024:1024", "--ulimit",  "nproc=1024:1024"};
   if (!layer.name.empty()) args.insert(args.end(), {"--name", layer.name});
   std::set<std::string> mounted;
   auto mount = [&](const std::string& path) {
@@ -198,8 +197,8 @@ util::Result<ContainerLayer> ResolveImage(
     const std::string& reference, const std::vector<std::string>& run_options,
     std::optional<std::chrono::steady_clock::time_point> deadline,
     const std::atomic<bool>* cancel) {
-  const std::vector<std::string> inspect = {
-      "image", "inspect", "--format", "{{.Id}}\t{{json .Config.Env}}", reference};
+  const std::vector<std::string> inspect = {"image", "inspect", "--format",
+                                            "{{.Id}}\t{{json .Config.Env}}", reference};
   auto inspected = RunPodman(inspect, deadline, cancel);
   if (!inspected) return std::move(inspected).error();
   if (inspected->exit_code != 0 && IsImageId(reference)) {
@@ -214,9 +213,9 @@ util::Result<ContainerLayer> ResolveImage(
     auto pulled = RunPodman(pull, deadline, cancel);
     if (!pulled) return std::move(pulled).error();
     if (pulled->exit_code != 0) {
-      return util::NotFoundError("container image '" + reference +
-                                 "' is not in the local image store and cannot be pulled: " +
-                                 FormatFailure(*pulled));
+      return util::NotFoundError(
+          "container image '" + reference +
+          "' is not in the local image store and cannot be pulled: " + FormatFailure(*pulled));
     }
     inspected = RunPodman(inspect, deadline, cancel);
     if (!inspected) return std::move(inspected).error();
@@ -246,7 +245,8 @@ util::Result<ContainerLayer> ResolveImage(
       if (!entry.is_string()) continue;
       const std::string text = entry.get<std::string>();
       size_t eq = text.find('=');
-      if (eq != std::string::npos) layer.image_env.emplace_back(text.substr(0, eq), text.substr(eq + 1));
+      if (eq != std::string::npos)
+        layer.image_env.emplace_back(text.substr(0, eq), text.substr(eq + 1));
     }
   }
   if (layer.image.empty()) {
@@ -257,9 +257,8 @@ util::Result<ContainerLayer> ResolveImage(
 
 void RemoveContainer(const std::string& name) {
   if (name.empty()) return;
-  (void)RunPodman({"rm", "-f", "--time", "0", name}, std::chrono::steady_clock::now() +
-                                                         std::chrono::seconds(30),
-                  nullptr);
+  (void)RunPodman({"rm", "-f", "--time", "0", name},
+                  std::chrono::steady_clock::now() + std::chrono::seconds(30), nullptr);
 }
 
 }  // namespace strata::agent

@@ -328,8 +328,8 @@ class InstallerPlugin : public RuntimeEnvPlugin {
     // A venv built on a container image's Python only works in that image.
     util::Json base = env.Get(std::string(kBaseImageField), nullptr);
     if (base.is_object() && base.contains("image_id")) {
-      return {InstallerSpecUri(names_.field,
-                               util::Json::object({{"spec", *value}, {"image", base["image_id"]}}))};
+      return {InstallerSpecUri(
+          names_.field, util::Json::object({{"spec", *value}, {"image", base["image_id"]}}))};
     }
     return {InstallerSpecUri(names_.field, *value)};
   }

@@ -122,12 +122,13 @@ int RunBuild(const ClusterEnvArgs& args) {
     auto done = WaitForBuild(client, args.name, version);
     if (!done) return ReportHeadError(done.error());
     if (Text(*done, "status") == "SUCCEEDED") {
-      std::cerr << "Build " << args.name << ":" << version << " succeeded: "
-                << Text(*done, "image_ref") << " (" << Text(*done, "digest") << ")\n";
+      std::cerr << "Build " << args.name << ":" << version
+                << " succeeded: " << Text(*done, "image_ref") << " (" << Text(*done, "digest")
+                << ")\n";
       return kExitOk;
     }
-    std::cerr << "Build " << args.name << ":" << version << " failed: "
-              << Text(*done, "error_message") << "\n";
+    std::cerr << "Build " << args.name << ":" << version
+              << " failed: " << Text(*done, "error_message") << "\n";
     return kExitFailure;
   });
 }
@@ -257,9 +258,8 @@ int RunBase(const ClusterEnvArgs& args) {
   request.suite = args.suite;
   request.mirror = args.mirror;
   std::error_code ec;
-  fs::path scratch = fs::temp_directory_path(ec) /
-                     ("strata-base-" + std::to_string(::getpid()) + "-" +
-                      std::to_string(util::WallClockMs()));
+  fs::path scratch = fs::temp_directory_path(ec) / ("strata-base-" + std::to_string(::getpid()) +
+                                                    "-" + std::to_string(util::WallClockMs()));
   request.work_dir = scratch;
   // debootstrap prints a line per package: the progress on a terminal.
   const bool terminal = ::isatty(STDERR_FILENO) != 0;
@@ -286,8 +286,8 @@ void AddClusterEnvCommands(CLI::App& app, int* exit_code) {
     return command;
   };
 
-  CLI::App* build = add("build", "Build a new version from a spec file; prints NAME:VERSION",
-                        RunBuild);
+  CLI::App* build =
+      add("build", "Build a new version from a spec file; prints NAME:VERSION", RunBuild);
   AddAddressOption(*build, args->address);
   build->add_option("FILE", args->file, "the spec (YAML or JSON)")->required();
   build->add_option("--name", args->name, "cluster environment name")->required();
@@ -313,8 +313,8 @@ void AddClusterEnvCommands(CLI::App& app, int* exit_code) {
   logs->add_option("REF", args->name, "NAME:VERSION")->required();
   logs->add_flag("-f,--follow", args->follow, "follow the log until the build ends");
 
-  CLI::App* archive = add("archive", "Hide a cluster environment from lists (builds stay)",
-                          RunArchive);
+  CLI::App* archive =
+      add("archive", "Hide a cluster environment from lists (builds stay)", RunArchive);
   AddAddressOption(*archive, args->address);
   archive->add_option("NAME", args->name, "cluster environment name")->required();
 

@@ -191,7 +191,8 @@ int RunSubmit(const SubmitArgs& args) {
     if (args.num_gpus) request["entrypoint_num_gpus"] = *args.num_gpus;
     if (args.memory) request["entrypoint_memory"] = *args.memory;
     if (!resources->is_null()) request["entrypoint_resources"] = *resources;
-    auto cluster_env = args.cluster_env ? args.cluster_env : head::ClusterEnvFromAddress(args.address);
+    auto cluster_env =
+        args.cluster_env ? args.cluster_env : head::ClusterEnvFromAddress(args.address);
     if (cluster_env) request["cluster_env"] = *cluster_env;
     auto id = client.SubmitJob(request);
     if (!id) return ReportHeadError(id.error());
@@ -260,7 +261,8 @@ int RunList(const JobArgs& args) {
       std::cout << util::DumpsSorted(*jobs) << "\n";
       return kExitOk;
     }
-    if (!jobs->is_array()) return ReportHeadError(util::IOError("the head's job list is not an array"));
+    if (!jobs->is_array())
+      return ReportHeadError(util::IOError("the head's job list is not an array"));
     for (const Json& job : *jobs) {
       std::cout << Text(job, "submission_id") << "  " << Text(job, "status") << "  "
                 << Text(job, "entrypoint") << "\n";

@@ -100,8 +100,8 @@ struct BaseImageRequest {
 // <mirror>`, then `tar -C rootfs -cf <work_dir>/rootfs.tar .` and `podman
 // import --change 'ENV PATH=<Debian's default>' rootfs.tar <image_ref>` (a
 // file rather than a pipe, so a failing tar cannot go unnoticed). The rootfs
-// and the tar file are removed afterwards, also on failure. Returns the image ID. Errors name the failing
-// command and quote its last lines (debootstrap's log on failure).
+// and the tar file are removed afterwards, also on failure. Returns the image ID. Errors name the
+// failing command and quote its last lines (debootstrap's log on failure).
 util::Result<std::string> BuildDebianBaseImage(const BaseImageRequest& request);
 
 // The mirror BaseImageRequest::mirror defaults to, read from `sources_file`.

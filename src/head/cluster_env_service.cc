@@ -4,8 +4,8 @@
 #include <atomic>
 #include <cctype>
 #include <charconv>
-#include <cstdlib>
 #include <condition_variable>
+#include <cstdlib>
 #include <deque>
 #include <fstream>
 #include <iterator>
@@ -165,8 +165,8 @@ struct ClusterEnvService::Impl {
       auto exported = builder->ExportArchive(next.image_ref, next.archive, &export_cancel,
                                              [](std::string_view) {});
       if (!exported && !export_cancel) {
-        util::LogWarning("cannot export " + next.image_ref + " as an OCI archive: " +
-                         exported.error().message);
+        util::LogWarning("cannot export " + next.image_ref +
+                         " as an OCI archive: " + exported.error().message);
       }
     }
   }
@@ -311,8 +311,8 @@ util::Result<std::unique_ptr<ClusterEnvService>> ClusterEnvService::Open(
     build.error_message = kHeadStoppedMessage;
     build.finished_ms = util::WallClockMs();
     // What the build printed before the head died is all the log it has.
-    if (auto ok = db.UpdateClusterEnvBuild(build,
-                                           util::FileText(impl->LogPath(build.name, build.version)));
+    if (auto ok = db.UpdateClusterEnvBuild(
+            build, util::FileText(impl->LogPath(build.name, build.version)));
         !ok) {
       return std::move(ok).error();
     }

@@ -406,8 +406,8 @@ util::Status HeadClient::TailJobLogs(std::string_view id,
 
 util::Result<Json> HeadClient::StartClusterEnvBuild(std::string_view name, const Json& spec) {
   const std::string path = ClusterEnvPath(name, "/builds");
-  return ParseReply(
-      PostJson({url_, host_, port_, token_}, path, Json::object({{"spec", spec}})), path);
+  return ParseReply(PostJson({url_, host_, port_, token_}, path, Json::object({{"spec", spec}})),
+                    path);
 }
 
 util::Result<Json> HeadClient::ListClusterEnvs(bool include_archived) {

@@ -301,9 +301,8 @@ TEST_F(FakeHead, TailDeliversChunksAsTheyArrive) {
 TEST_F(FakeHead, ClusterEnvCallsUseTheirRoutes) {
   server_.Post("/api/cluster_environments/my env/builds",
                [](const httplib::Request& req, httplib::Response& res) {
-                 res.set_content(
-                     R"({"name": "my env", "version": 3, "echo": )" + req.body + "}",
-                     "application/json");
+                 res.set_content(R"({"name": "my env", "version": 3, "echo": )" + req.body + "}",
+                                 "application/json");
                });
   server_.Get("/api/cluster_environments", [](const httplib::Request& req, httplib::Response& res) {
     res.set_content(R"({"cluster_environments": [{"name": ")" +
@@ -314,10 +313,10 @@ TEST_F(FakeHead, ClusterEnvCallsUseTheirRoutes) {
               [](const httplib::Request&, httplib::Response& res) {
                 res.set_content(R"({"ref": "ml:2"})", "application/json");
               });
-  server_.Get("/api/cluster_environments/ml/builds/9", [](const httplib::Request&,
-                                                          httplib::Response& res) {
-    Reply(res, 404, "cluster environment 'ml' has no build 9; its builds: 1 (SUCCEEDED)");
-  });
+  server_.Get(
+      "/api/cluster_environments/ml/builds/9", [](const httplib::Request&, httplib::Response& res) {
+        Reply(res, 404, "cluster environment 'ml' has no build 9; its builds: 1 (SUCCEEDED)");
+      });
   server_.Get("/api/cluster_environments/ml/builds/2/logs",
               [](const httplib::Request&, httplib::Response& res) {
                 res.set_content(R"({"logs": "STEP 1/2: FROM x\n"})", "application/json");

@@ -492,11 +492,10 @@ TEST(ClusterEnvBuildRecordTest, JsonHasEveryFieldInOrder) {
   util::Json json = build.ToJson();
   std::vector<std::string> keys;
   for (const auto& [key, value] : json.items()) keys.push_back(key);
-  EXPECT_EQ(keys,
-            (std::vector<std::string>{"name", "version", "ref", "spec", "status", "image_ref",
-                                      "image_id", "digest", "registry_ref", "oci_archive",
-                                      "oci_archive_ready", "created_ms", "started_ms",
-                                      "finished_ms", "error_message"}));
+  EXPECT_EQ(keys, (std::vector<std::string>{"name", "version", "ref", "spec", "status", "image_ref",
+                                            "image_id", "digest", "registry_ref", "oci_archive",
+                                            "oci_archive_ready", "created_ms", "started_ms",
+                                            "finished_ms", "error_message"}));
   EXPECT_EQ(json["ref"], "ml:3");
   EXPECT_EQ(json["version"], 3);
   EXPECT_EQ(json["spec"], build.spec);

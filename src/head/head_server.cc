@@ -319,7 +319,8 @@ void Head::Impl::RegisterClusterEnvRoutes() {
   auto list = [this](const httplib::Request& req, httplib::Response& res) {
     const std::string archived = req.get_param_value("include_archived");
     Json all = Json::array();
-    for (const ClusterEnvRecord& env : cluster_envs->ListEnvs(archived == "1" || archived == "true")) {
+    for (const ClusterEnvRecord& env :
+         cluster_envs->ListEnvs(archived == "1" || archived == "true")) {
       all.push_back(env.ToJson());
     }
     SendJson(res, Json::object({{"cluster_environments", all}}));
@@ -332,8 +333,9 @@ void Head::Impl::RegisterClusterEnvRoutes() {
     auto body = ParseBody(req);
     if (!body) return SendError(res, body.error());
     if (!body->is_object() || !body->contains("spec")) {
-      return SendError(res, util::ValueError("The request body must be an object with a \"spec\" "
-                                             "field (the cluster env spec, an object or YAML text)"));
+      return SendError(res,
+                       util::ValueError("The request body must be an object with a \"spec\" "
+                                        "field (the cluster env spec, an object or YAML text)"));
     }
     const Json& raw = (*body)["spec"];
     auto spec = raw.is_string() ? model::ClusterEnvSpec::FromText(raw.get<std::string>(), "spec")
@@ -379,7 +381,7 @@ void Head::Impl::RegisterClusterEnvRoutes() {
                SendJson(res, Json::object({{"logs", chunk->data}}));
              });
   server.Get(kBase + R"(/([^/]+)/builds/([^/]+)/logs/tail/?)", [this](const httplib::Request& req,
-                                                                       httplib::Response& res) {
+                                                                      httplib::Response& res) {
     std::string name = req.matches[1].str();
     auto version = ParseVersion(req.matches[2].str());
     if (!version) return SendError(res, version.error());
@@ -387,9 +389,8 @@ void Head::Impl::RegisterClusterEnvRoutes() {
       return SendError(res, build.error());
     }
     res.set_chunked_content_provider(
-        "text/plain; charset=utf-8",
-        [this, name, version = *version, offset = std::uint64_t{0}](
-            std::size_t, httplib::DataSink& sink) mutable {
+        "text/plain; charset=utf-8", [this, name, version = *version, offset = std::uint64_t{0}](
+                                         std::size_t, httplib::DataSink& sink) mutable {
           while (sink.is_writable()) {
             auto chunk =
                 cluster_envs->ReadBuildLog(name, version, offset, std::chrono::milliseconds(500));

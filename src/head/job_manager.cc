@@ -156,7 +156,8 @@ util::Result<JobSubmitRequest> JobSubmitRequest::FromJson(const Json& raw) {
   }
   if (body.contains("cluster_env")) {
     if (!body["cluster_env"].is_string()) {
-      return util::TypeError(TypeMessage("cluster_env", "a string if provided", body["cluster_env"]));
+      return util::TypeError(
+          TypeMessage("cluster_env", "a string if provided", body["cluster_env"]));
     }
     request.cluster_env = body["cluster_env"].get<std::string>();
   }

@@ -42,8 +42,7 @@ JobSubmitRequest Request(const std::string& entrypoint, Json runtime_env = Json(
 class InstantImageBuilder : public clusterenv::ImageBuilder {
  public:
   util::Result<clusterenv::ImageBuildResult> Build(const clusterenv::ImageBuildRequest&) override {
-    return clusterenv::ImageBuildResult{std::string(64, 'a'), "sha256:" + std::string(64, 'b'),
-                                        ""};
+    return clusterenv::ImageBuildResult{std::string(64, 'a'), "sha256:" + std::string(64, 'b'), ""};
   }
   util::Status ExportArchive(const std::string&, const std::filesystem::path&,
                              const std::atomic<bool>*,
@@ -69,8 +68,8 @@ class JobManagerTest : public ::testing::Test {
     if (with_cluster_envs_) {
       ClusterEnvServiceOptions service_options;
       service_options.home = paths_.home;
-      auto service = ClusterEnvService::Open(*db_, std::make_unique<InstantImageBuilder>(),
-                                             service_options);
+      auto service =
+          ClusterEnvService::Open(*db_, std::make_unique<InstantImageBuilder>(), service_options);
       ASSERT_TRUE(service) << service.error().ToString();
       cluster_envs_ = std::move(service).value();
     }

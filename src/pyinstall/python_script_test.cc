@@ -21,8 +21,8 @@ TEST(RunPythonScriptTest, ReturnsStdoutOnly) {
 
 TEST(RunPythonScriptTest, SiteImportCanBeSkipped) {
   auto with_site = RunPythonScript(kPython, "import sys; print('site' in sys.modules)");
-  auto without = RunPythonScript(kPython, "import sys; print('site' in sys.modules)",
-                                 SiteImport::kSkip);
+  auto without =
+      RunPythonScript(kPython, "import sys; print('site' in sys.modules)", SiteImport::kSkip);
   ASSERT_TRUE(with_site && without);
   EXPECT_EQ(*with_site, "True\n");
   EXPECT_EQ(*without, "False\n");
@@ -39,8 +39,7 @@ TEST(RunPythonScriptTest, FailuresQuoteStderrAndNameTheProgram) {
       << missing.error().message;
   auto slow = RunPythonScript(kPython, "import time; time.sleep(30)", SiteImport::kSkip, 300ms);
   ASSERT_FALSE(slow);
-  EXPECT_NE(slow.error().message.find("did not answer"), std::string::npos)
-      << slow.error().message;
+  EXPECT_NE(slow.error().message.find("did not answer"), std::string::npos) << slow.error().message;
 }
 
 }  // namespace
