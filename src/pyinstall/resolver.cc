@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <memory>
+#include <tuple>
 #include <utility>
 
 namespace strata::pyinstall {
@@ -11,6 +12,8 @@ namespace {
 constexpr std::size_t kMaxListedVersions = 20;
 // Conflicts named in a final message; more are counted.
 constexpr std::size_t kMaxShownConflicts = 5;
+// Requirers named in a "via" chain: the first, "...", then the last two.
+constexpr std::size_t kMaxChainShown = 4;
 // Conflicts a failure carries up the search.
 constexpr std::size_t kMaxCarriedConflicts = 50;
 
@@ -72,7 +75,8 @@ std::string JoinVersions(std::vector<Version> versions) {
   std::sort(versions.begin(), versions.end());
   versions.erase(std::unique(versions.begin(), versions.end()), versions.end());
   std::string out;
-  std::size_t skip = versions.size() > kMaxListedVersions ? versions.size() - kMaxListedVersions : 0;
+  std::size_t skip =
+      versions.size() > kMaxListedVersions ? versions.size() - kMaxListedVersions : 0;
   if (skip > 0) out = "...";
   for (std::size_t i = skip; i < versions.size(); ++i) {
     if (!out.empty()) out += ", ";
@@ -111,8 +115,8 @@ class Resolver {
   struct Constraint {
     std::string project;  // the requirement's, normalised
     const Requirement* requirement = nullptr;
-    std::string source;        // normalised requirer; "" for the root spec
-    std::string source_extra;  // normalised; "" for the base dependencies
+    std::string source;            // normalised requirer; "" for the root spec
+    std::string source_extra;      // normalised; "" for the base dependencies
     std::set<std::string> extras;  // requested, normalised
     // The chosen projects without which this requirement would not be in
     // force: the source and, for an extra's dependency, whatever requested
@@ -130,8 +134,8 @@ class Resolver {
   // What the chosen candidates require, recomputed after every choice.
   struct State {
     std::vector<Constraint> constraints;
-    std::map<std::string, std::vector<std::size_t>> on;  // project -> constraints
-    std::vector<std::string> order;                      // projects, first required first
+    std::map<std::string, std::vector<std::size_t>> on;   // project -> constraints
+    std::vector<std::string> order;                       // projects, first required first
     std::map<std::string, std::set<std::string>> extras;  // chosen -> requested and provided
     std::map<std::string, Viable> viable;                 // for projects not chosen
   };
@@ -148,6 +152,15 @@ class Resolver {
   };
 
   struct Nogood {
+    std::map<std::string, std::string> choices;  // project -> candidate key
+    std::vector<Explanation> why;
+  };
+
+  // Every candidate in `candidates` of a project failed while `choices`
+  // held: with those choices, a project left with no other candidate fails
+  // at once, whatever requires it.
+  struct Exhaustion {
+    std::set<std::string> candidates;            // keys
     std::map<std::string, std::string> choices;  // project -> candidate key
     std::vector<Explanation> why;
   };
@@ -175,7 +188,8 @@ class Resolver {
   util::Result<Viable> ComputeViable(const std::string& project,
                                      const std::vector<const Constraint*>& on);
 
-  std::vector<const Constraint*> ConstraintsOn(const State& state, const std::string& project) const;
+  std::vector<const Constraint*> ConstraintsOn(const State& state,
+                                               const std::string& project) const;
   void AddConstraint(State& state, const std::string& project, const Requirement& requirement,
                      const std::string& source, const std::string& source_extra);
   util::Result<State> Build();
@@ -184,11 +198,14 @@ class Resolver {
   util::Result<std::optional<Failure>> Search(State& state);
 
   std::optional<std::size_t> MatchingNogood(const std::string& project, const std::string& key);
+  bool ChoicesHold(const std::map<std::string, std::string>& choices,
+                   const std::string& skip) const;
   void Learn(const Failure& failure);
 
   std::string Display(const std::string& project) const;
   std::string Chosen(const std::string& project) const;
-  std::string Via(const State& state, const std::string& project, std::set<std::string>& named) const;
+  std::string Via(const State& state, const std::string& project,
+                  std::set<std::string>& named) const;
   std::string SourceClause(const State& state, const Constraint& constraint,
                            std::set<std::string>& named) const;
   util::Result<Explanation> ExplainNoCandidates(const State& state, const std::string& project,
@@ -205,7 +222,7 @@ class Resolver {
   const ResolveOptions& options_;
   std::optional<Version> python_;  // the target's major.minor.micro
 
-  std::vector<Requirement> roots_;  // those whose markers hold
+  std::vector<Requirement> roots_;              // those whose markers hold
   std::map<std::string, std::string> display_;  // normalised -> first spelling seen
   std::map<std::string, std::vector<Candidate>> index_candidates_;
   std::map<std::pair<std::string, std::string>, Candidate> direct_candidates_;
@@ -214,6 +231,7 @@ class Resolver {
   std::map<std::string, Candidate> chosen_;
   std::vector<Nogood> nogoods_;
   std::map<std::pair<std::string, std::string>, std::vector<std::size_t>> nogoods_by_choice_;
+  std::map<std::string, std::vector<Exhaustion>> exhausted_;  // by project
   std::size_t rounds_ = 0;
   std::optional<Resolution> resolution_;
 };
@@ -223,8 +241,8 @@ util::Result<const std::vector<Candidate>*> Resolver::IndexCandidates(const std:
   if (it == index_candidates_.end()) {
     util::Result<std::vector<Candidate>> got = provider_.Candidates(project);
     if (!got) {
-      return util::Error{got.error().kind,
-                         "Cannot get the versions of " + Display(project) + ": " + got.error().message};
+      return util::Error{got.error().kind, "Cannot get the versions of " + Display(project) + ": " +
+                                               got.error().message};
     }
     std::vector<Candidate> sorted = *std::move(got);
     std::stable_sort(sorted.begin(), sorted.end(),
@@ -484,6 +502,18 @@ util::Result<std::optional<Resolver::Failure>> Resolver::Check(State& state) {
     }
     util::Result<Viable> viable = ComputeViable(project, on);
     if (!viable) return viable.error();
+    for (const Exhaustion& known : exhausted_[project]) {
+      if (viable->candidates.empty() || !ChoicesHold(known.choices, "")) continue;
+      bool covered = std::all_of(
+          viable->candidates.begin(), viable->candidates.end(),
+          [&](const Candidate* c) { return known.candidates.contains(CandidateKey(*c)); });
+      if (!covered) continue;
+      Failure failure;
+      for (const Constraint* c : on) failure.conflict.insert(c->support.begin(), c->support.end());
+      for (const auto& choice : known.choices) failure.conflict.insert(choice.first);
+      failure.why = known.why;
+      return std::optional<Failure>(std::move(failure));
+    }
     if (viable->candidates.empty()) {
       Failure failure;
       for (const Constraint* c : on) failure.conflict.insert(c->support.begin(), c->support.end());
@@ -503,18 +533,19 @@ std::optional<std::size_t> Resolver::MatchingNogood(const std::string& project,
   auto it = nogoods_by_choice_.find({project, key});
   if (it == nogoods_by_choice_.end()) return std::nullopt;
   for (std::size_t index : it->second) {
-    bool all = true;
-    for (const auto& [other, other_key] : nogoods_[index].choices) {
-      if (other == project) continue;
-      auto chosen = chosen_.find(other);
-      if (chosen == chosen_.end() || CandidateKey(chosen->second) != other_key) {
-        all = false;
-        break;
-      }
-    }
-    if (all) return index;
+    if (ChoicesHold(nogoods_[index].choices, project)) return index;
   }
   return std::nullopt;
+}
+
+bool Resolver::ChoicesHold(const std::map<std::string, std::string>& choices,
+                           const std::string& skip) const {
+  for (const auto& [project, key] : choices) {
+    if (project == skip) continue;
+    auto chosen = chosen_.find(project);
+    if (chosen == chosen_.end() || CandidateKey(chosen->second) != key) return false;
+  }
+  return true;
 }
 
 void Resolver::Learn(const Failure& failure) {
@@ -528,8 +559,6 @@ void Resolver::Learn(const Failure& failure) {
   for (const auto& choice : nogood.choices) nogoods_by_choice_[choice].push_back(index);
   nogoods_.push_back(std::move(nogood));
 }
-
-void AddWhy(std::vector<Resolver*>, int) = delete;  // (no overloads; keeps lookup simple)
 
 util::Result<std::optional<Resolver::Failure>> Resolver::Search(State& state) {
   // The next project to choose: exact pins and URLs, then the fewest
@@ -563,9 +592,14 @@ util::Result<std::optional<Resolver::Failure>> Resolver::Search(State& state) {
   for (const Constraint* c : ConstraintsOn(state, project)) {
     failed.conflict.insert(c->support.begin(), c->support.end());
   }
-  auto absorb = [&failed, &project](const Failure& f) {
+  // The choices that made candidates fail, apart from what requires the
+  // project.
+  std::set<std::string> reasons;
+  auto absorb = [&failed, &reasons, &project](const Failure& f) {
     failed.conflict.insert(f.conflict.begin(), f.conflict.end());
     failed.conflict.erase(project);
+    reasons.insert(f.conflict.begin(), f.conflict.end());
+    reasons.erase(project);
     failed.rule_excluded = failed.rule_excluded || f.rule_excluded;
     for (const Explanation& why : f.why) {
       if (failed.why.size() >= kMaxCarriedConflicts) break;
@@ -623,6 +657,15 @@ util::Result<std::optional<Resolver::Failure>> Resolver::Search(State& state) {
     chosen_.erase(project);
     absorb(failure);
   }
+  if (!failed.rule_excluded) {
+    Exhaustion exhaustion;
+    for (const Candidate* candidate : viable.candidates) {
+      exhaustion.candidates.insert(CandidateKey(*candidate));
+    }
+    for (const std::string& p : reasons) exhaustion.choices.emplace(p, CandidateKey(chosen_.at(p)));
+    exhaustion.why = failed.why;
+    exhausted_[project].push_back(std::move(exhaustion));
+  }
   return std::optional<Failure>(std::move(failed));
 }
 
@@ -652,6 +695,10 @@ std::string Resolver::Via(const State& state, const std::string& project,
   }
   if (chain.empty()) return "";
   std::reverse(chain.begin(), chain.end());
+  if (chain.size() > kMaxChainShown) {
+    chain.erase(chain.begin() + 1, chain.end() - (kMaxChainShown - 2));
+    chain.insert(chain.begin() + 1, "...");
+  }
   std::string out = " (via ";
   for (std::size_t i = 0; i < chain.size(); ++i) {
     if (i > 0) out += " → ";
@@ -693,9 +740,8 @@ util::Result<std::string> Resolver::Detail(const std::string& project,
       matching.push_back(candidate);
     }
   }
-  if (!matching.empty() && std::none_of(matching.begin(), matching.end(), [&](const Candidate* c) {
-        return PythonAllows(*c);
-      })) {
+  if (!matching.empty() && std::none_of(matching.begin(), matching.end(),
+                                        [&](const Candidate* c) { return PythonAllows(*c); })) {
     std::set<std::string> needs;
     for (const Candidate* c : matching) needs.insert(c->requires_python->ToString());
     std::string which = "all versions of " + Display(project);
@@ -751,19 +797,20 @@ util::Result<Resolver::Explanation> Resolver::ExplainNoCandidates(
     if (c->source.empty()) {
       out.text = "No version of " + Display(project) + " satisfies " + requirement + *detail;
     } else {
-      out.text = SourceClause(state, *c, out.projects) + ", but no version of " +
-                 Display(project) + " satisfies it" + *detail;
+      out.text = SourceClause(state, *c, out.projects) + ", but no version of " + Display(project) +
+                 " satisfies it" + *detail;
     }
     return out;
   }
-  bool all_root = std::all_of(on.begin(), on.end(),
-                              [](const Constraint* c) { return c->source.empty(); });
+  bool all_root =
+      std::all_of(on.begin(), on.end(), [](const Constraint* c) { return c->source.empty(); });
   if (all_root) {
     std::vector<std::string> requirements;
     for (const Constraint* c : on) requirements.push_back(RequirementText(*c->requirement));
     util::Result<std::string> detail = Detail(project, on);
     if (!detail) return detail.error();
-    out.text = "No version of " + Display(project) + " satisfies " + JoinAnd(requirements) + *detail;
+    out.text =
+        "No version of " + Display(project) + " satisfies " + JoinAnd(requirements) + *detail;
     return out;
   }
   std::vector<std::string> clauses;
@@ -813,7 +860,8 @@ Resolution Resolver::MakeResolution(const State& state) const {
       }
     }
     for (const std::string& extra : missing) {
-      resolution.warnings.push_back(Chosen(project) + " does not provide the extra '" + extra + "'");
+      resolution.warnings.push_back(Chosen(project) + " does not provide the extra '" + extra +
+                                    "'");
     }
     resolution.projects.emplace(project, std::move(resolved));
   }

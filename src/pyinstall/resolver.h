@@ -49,7 +49,12 @@
 //       but the spec pins six==1.15."
 //      "Cannot install app: lib 1.0 (via app 1.0) requires foo>=3, but no
 //       version of foo satisfies it (available: 1.0, 2.0)."
-//    Conflicts are joined with "; " (at most five, then "; and N more").
+//    Conflicts are joined with "; " (at most five, then "; and N more"); a
+//    chain longer than four shows its first requirer, "...", and the last
+//    two ("via p0 1 → ... → p8 1 → p9 1"). Other conflict forms:
+//    "<source> requires <req>, but <project> <version> is already chosen",
+//    and combinations "<a> requires x<2, <b> requires x>3, but the spec
+//    pins x==2.5" (requirers first, the root spec last).
 //  - kTimeout "Dependency resolution gave up after N rounds" when the
 //    round bound or the deadline is reached.
 //  - The provider's errors, prefixed with what was being fetched
@@ -90,7 +95,7 @@ struct Candidate {
 
 // A distribution's core metadata, as far as resolution needs it.
 struct DistributionMetadata {
-  std::vector<Requirement> requires_dist;  // Requires-Dist, markers kept
+  std::vector<Requirement> requires_dist;   // Requires-Dist, markers kept
   std::vector<std::string> provides_extra;  // Provides-Extra, as written
 };
 
@@ -133,7 +138,7 @@ struct RequiredBy {
 struct ResolvedProject {
   std::string name;  // PEP 503 normalised
   Candidate candidate;
-  std::set<std::string> extras;  // requested and provided, normalised
+  std::set<std::string> extras;         // requested and provided, normalised
   std::vector<RequiredBy> required_by;  // root requirements first, then in discovery order
 };
 
