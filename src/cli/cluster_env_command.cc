@@ -38,8 +38,6 @@ namespace {
 namespace fs = std::filesystem;
 using util::Json;
 
-constexpr std::chrono::milliseconds kStatusPollInterval{200};
-
 struct ClusterEnvArgs {
   std::optional<std::string> address;
   std::string file;
@@ -51,12 +49,6 @@ struct ClusterEnvArgs {
   std::string suite = "bookworm";
   std::string mirror;
 };
-
-std::string Text(const Json& object, std::string_view key) {
-  if (!object.is_object()) return "";
-  auto it = object.find(key);
-  return it != object.end() && it->is_string() ? it->get<std::string>() : "";
-}
 
 std::string Number(const Json& object, std::string_view key) {
   if (!object.is_object()) return "";
@@ -84,10 +76,6 @@ util::Result<model::ClusterEnvSpec> ReadSpecFile(const std::string& file) {
   return model::ClusterEnvSpec::FromText(text.str(), file);
 }
 
-util::Result<model::ClusterEnvRef> ParseRef(const std::string& text) {
-  return model::ParseClusterEnvRef(text);
-}
-
 util::Status TailToStderr(head::HeadClient& client, const std::string& name, int version) {
   return client.TailClusterEnvBuildLogs(name, version, [](std::string_view chunk) {
     std::cerr.write(chunk.data(), static_cast<std::streamsize>(chunk.size()));
@@ -100,7 +88,7 @@ util::Result<Json> WaitForBuild(head::HeadClient& client, const std::string& nam
   while (true) {
     auto build = client.GetClusterEnvBuild(name, version);
     if (!build) return build;
-    std::string status = Text(*build, "status");
+    std::string status = JsonText(*build, "status");
     if (status == "SUCCEEDED" || status == "FAILED") return build;
     std::this_thread::sleep_for(kStatusPollInterval);
   }
@@ -121,14 +109,14 @@ int RunBuild(const ClusterEnvArgs& args) {
     if (auto ok = TailToStderr(client, args.name, version); !ok) return ReportHeadError(ok.error());
     auto done = WaitForBuild(client, args.name, version);
     if (!done) return ReportHeadError(done.error());
-    if (Text(*done, "status") == "SUCCEEDED") {
+    if (JsonText(*done, "status") == "SUCCEEDED") {
       std::cerr << "Build " << args.name << ":" << version
-                << " succeeded: " << Text(*done, "image_ref") << " (" << Text(*done, "digest")
-                << ")\n";
+                << " succeeded: " << JsonText(*done, "image_ref") << " ("
+                << JsonText(*done, "digest") << ")\n";
       return kExitOk;
     }
     std::cerr << "Build " << args.name << ":" << version
-              << " failed: " << Text(*done, "error_message") << "\n";
+              << " failed: " << JsonText(*done, "error_message") << "\n";
     return kExitFailure;
   });
 }
@@ -144,7 +132,7 @@ int RunList(const ClusterEnvArgs& args) {
     std::cout << "NAME  LATEST  LATEST_SUCCEEDED  BUILDS\n";
     for (const Json& env : *envs) {
       std::string succeeded = Number(env, "latest_succeeded_version");
-      std::cout << Text(env, "name") << "  " << Number(env, "latest_version") << "  "
+      std::cout << JsonText(env, "name") << "  " << Number(env, "latest_version") << "  "
                 << (succeeded.empty() ? "-" : succeeded) << "  " << Number(env, "build_count")
                 << (env.value("archived", false) ? "  (archived)" : "") << "\n";
     }
@@ -153,22 +141,22 @@ int RunList(const ClusterEnvArgs& args) {
 }
 
 void PrintBuild(const Json& build) {
-  std::cout << "build: " << Text(build, "ref") << "\n"
-            << "status: " << Text(build, "status") << "\n"
-            << "image: " << Text(build, "image_ref") << "\n"
-            << "image_id: " << Text(build, "image_id") << "\n"
-            << "digest: " << Text(build, "digest") << "\n";
-  if (!Text(build, "registry_ref").empty()) {
-    std::cout << "registry: " << Text(build, "registry_ref") << "\n";
+  std::cout << "build: " << JsonText(build, "ref") << "\n"
+            << "status: " << JsonText(build, "status") << "\n"
+            << "image: " << JsonText(build, "image_ref") << "\n"
+            << "image_id: " << JsonText(build, "image_id") << "\n"
+            << "digest: " << JsonText(build, "digest") << "\n";
+  if (!JsonText(build, "registry_ref").empty()) {
+    std::cout << "registry: " << JsonText(build, "registry_ref") << "\n";
   }
-  if (!Text(build, "oci_archive").empty()) {
-    std::cout << "oci_archive: " << Text(build, "oci_archive") << "\n";
+  if (!JsonText(build, "oci_archive").empty()) {
+    std::cout << "oci_archive: " << JsonText(build, "oci_archive") << "\n";
   }
   std::cout << "created: " << TimeText(build, "created_ms") << "\n"
             << "started: " << TimeText(build, "started_ms") << "\n"
             << "finished: " << TimeText(build, "finished_ms") << "\n";
-  if (!Text(build, "error_message").empty()) {
-    std::cout << "error: " << Text(build, "error_message") << "\n";
+  if (!JsonText(build, "error_message").empty()) {
+    std::cout << "error: " << JsonText(build, "error_message") << "\n";
   }
   std::cout << "spec: " << build.value("spec", Json::object()).dump(2) << "\n";
 }
@@ -176,15 +164,15 @@ void PrintBuild(const Json& build) {
 void PrintBuildRows(const Json& builds) {
   std::cout << "VERSION  STATUS  CREATED  IMAGE\n";
   for (const Json& build : builds) {
-    std::cout << Number(build, "version") << "  " << Text(build, "status") << "  "
-              << TimeText(build, "created_ms") << "  " << Text(build, "image_ref") << "\n";
+    std::cout << Number(build, "version") << "  " << JsonText(build, "status") << "  "
+              << TimeText(build, "created_ms") << "  " << JsonText(build, "image_ref") << "\n";
   }
 }
 
 int RunGet(const ClusterEnvArgs& args) {
   return WithHeadClient(args.address, [&](head::HeadClient& client) {
     if (args.name.find(':') != std::string::npos) {
-      auto ref = ParseRef(args.name);
+      auto ref = model::ParseClusterEnvRef(args.name);
       if (!ref) return ReportInvalidInput(ref.error());
       auto build = client.GetClusterEnvBuild(ref->name, ref->version);
       if (!build) return ReportHeadError(build.error());
@@ -201,7 +189,7 @@ int RunGet(const ClusterEnvArgs& args) {
       std::cout << util::DumpsSorted(*env) << "\n";
       return kExitOk;
     }
-    std::cout << "name: " << Text(*env, "name") << "\n"
+    std::cout << "name: " << JsonText(*env, "name") << "\n"
               << "created: " << TimeText(*env, "created_ms") << "\n"
               << "archived: " << (env->value("archived", false) ? "yes" : "no") << "\n";
     PrintBuildRows(env->value("builds", Json::array()));
@@ -224,7 +212,7 @@ int RunBuilds(const ClusterEnvArgs& args) {
 }
 
 int RunLogs(const ClusterEnvArgs& args) {
-  auto ref = ParseRef(args.name);
+  auto ref = model::ParseClusterEnvRef(args.name);
   if (!ref) return ReportInvalidInput(ref.error());
   return WithHeadClient(args.address, [&](head::HeadClient& client) {
     if (args.follow) {

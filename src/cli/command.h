@@ -6,9 +6,11 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <chrono>
 #include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "head/head_client.h"
 #include "model/runtime_env.h"
@@ -36,6 +38,12 @@ void AddAddressOption(CLI::App& command, std::optional<std::string>& address);
 // address exits 2.
 int WithHeadClient(const std::optional<std::string>& address,
                    const std::function<int(head::HeadClient&)>& command);
+
+// A string field of a head's JSON reply; "" when absent, null or not a string.
+std::string JsonText(const util::Json& object, std::string_view key);
+
+// How often a command waiting for a job or build to finish asks the head.
+inline constexpr std::chrono::milliseconds kStatusPollInterval{200};
 
 // --runtime-env FILE (JSON or YAML) | --runtime-env-json TEXT, and
 // --working-dir DIR, shared by `strata run` and `strata job submit`.

@@ -31,4 +31,10 @@ int WithHeadClient(const std::optional<std::string>& address,
   return command(client);
 }
 
+std::string JsonText(const util::Json& object, std::string_view key) {
+  if (!object.is_object()) return "";
+  auto it = object.find(key);
+  return it != object.end() && it->is_string() ? it->get<std::string>() : "";
+}
+
 }  // namespace strata::cli

@@ -39,8 +39,6 @@ namespace {
 
 using util::Json;
 
-constexpr std::chrono::milliseconds kStatusPollInterval{200};
-
 struct SubmitArgs {
   std::optional<std::string> address;
   RuntimeEnvArgs env;
@@ -64,15 +62,8 @@ struct JobArgs {
   bool json = false;
 };
 
-// A string field of JobDetails; "" when absent or null.
-std::string Text(const Json& details, std::string_view key) {
-  if (!details.is_object()) return "";
-  auto it = details.find(key);
-  return it != details.end() && it->is_string() ? it->get<std::string>() : "";
-}
-
 util::Result<head::JobStatus> StatusOf(const Json& details) {
-  std::string name = Text(details, "status");
+  std::string name = JsonText(details, "status");
   if (auto status = head::ParseJobStatus(name)) return *status;
   return util::IOError("the head reported an unknown job status '" + name + "'");
 }
@@ -90,8 +81,8 @@ util::Result<Json> WaitForTerminal(head::HeadClient& client, const std::string& 
 }
 
 void PrintStatus(const std::string& id, const Json& details) {
-  std::cout << "Status for job '" << id << "': " << Text(details, "status") << "\n";
-  std::string message = Text(details, "message");
+  std::cout << "Status for job '" << id << "': " << JsonText(details, "status") << "\n";
+  std::string message = JsonText(details, "message");
   if (!message.empty()) std::cout << "Status message: " << message << "\n";
 }
 
@@ -108,7 +99,7 @@ int ReportOutcome(const std::string& id, const Json& details) {
       return kExitFailure;
     default: {
       std::cerr << "Job '" << id << "' failed\n";
-      std::string message = Text(details, "message");
+      std::string message = JsonText(details, "message");
       if (!message.empty()) std::cerr << "Status message: " << message << "\n";
       return kExitFailure;
     }
@@ -264,8 +255,8 @@ int RunList(const JobArgs& args) {
     if (!jobs->is_array())
       return ReportHeadError(util::IOError("the head's job list is not an array"));
     for (const Json& job : *jobs) {
-      std::cout << Text(job, "submission_id") << "  " << Text(job, "status") << "  "
-                << Text(job, "entrypoint") << "\n";
+      std::cout << JsonText(job, "submission_id") << "  " << JsonText(job, "status") << "  "
+                << JsonText(job, "entrypoint") << "\n";
     }
     return kExitOk;
   });

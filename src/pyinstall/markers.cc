@@ -453,28 +453,6 @@ print(json.dumps({
 }))
 )";
 
-// The program `python` names: itself when it has a slash, else the first
-// executable of that name on PATH.
-std::optional<std::filesystem::path> FindProgram(const std::string& python) {
-  if (python.find('/') != std::string::npos) {
-    if (::access(python.c_str(), X_OK) == 0) return std::filesystem::path(python);
-    return std::nullopt;
-  }
-  const char* path = std::getenv("PATH");
-  std::string_view dirs = path != nullptr ? path : "/usr/local/bin:/usr/bin:/bin";
-  while (!dirs.empty()) {
-    std::size_t colon = dirs.find(':');
-    std::string dir(dirs.substr(0, colon));
-    dirs = colon == std::string_view::npos ? std::string_view() : dirs.substr(colon + 1);
-    std::filesystem::path candidate = std::filesystem::path(dir.empty() ? "." : dir) / python;
-    std::error_code ec;
-    if (std::filesystem::is_regular_file(candidate, ec) && ::access(candidate.c_str(), X_OK) == 0) {
-      return candidate;
-    }
-  }
-  return std::nullopt;
-}
-
 }  // namespace
 
 util::Result<InterpreterFacts> InterpreterFacts::Read(const std::string& python) {
@@ -482,7 +460,7 @@ util::Result<InterpreterFacts> InterpreterFacts::Read(const std::string& python)
   static std::map<std::string, InterpreterFacts>* cache =
       new std::map<std::string, InterpreterFacts>();  // never destroyed: safe at exit
 
-  std::optional<std::filesystem::path> program = FindProgram(python);
+  std::optional<std::filesystem::path> program = FindPython(python);
   if (!program) return util::NotFoundError("no Python interpreter '" + python + "'");
   std::error_code ec;
   std::filesystem::path resolved = std::filesystem::canonical(*program, ec);

@@ -10,6 +10,7 @@
 #include <thread>
 #include <vector>
 
+#include "pyinstall/facts_testing.h"
 #include "pyinstall/reference_python_testing.h"
 #include "util/temp_dir_testing.h"
 
@@ -17,23 +18,8 @@ namespace strata::pyinstall {
 namespace {
 
 using testing::Capture;
+using testing::LinuxFacts;
 using testing::ReferencePython;
-
-InterpreterFacts LinuxFacts() {
-  InterpreterFacts facts;
-  facts.implementation_name = "cpython";
-  facts.implementation_version = "3.11.7";
-  facts.os_name = "posix";
-  facts.platform_machine = "x86_64";
-  facts.platform_release = "6.1.0-18-amd64";
-  facts.platform_system = "Linux";
-  facts.platform_version = "#1 SMP PREEMPT_DYNAMIC Debian 6.1.76-1 (2024-02-01)";
-  facts.python_full_version = "3.11.7";
-  facts.platform_python_implementation = "CPython";
-  facts.python_version = "3.11";
-  facts.sys_platform = "linux";
-  return facts;
-}
 
 bool Eval(std::string_view text, const InterpreterFacts& facts = LinuxFacts(),
           const std::set<std::string>& extras = {}) {

@@ -10,11 +10,36 @@
 #include <unistd.h>
 
 #include <array>
+#include <cstdlib>
+#include <string_view>
 #include <vector>
 
 extern char** environ;
 
 namespace strata::pyinstall {
+
+namespace fs = std::filesystem;
+
+std::optional<fs::path> FindPython(const std::string& python) {
+  std::error_code ec;
+  if (python.find('/') != std::string::npos) {
+    if (::access(python.c_str(), X_OK) != 0) return std::nullopt;
+    fs::path absolute = fs::absolute(python, ec);
+    return ec ? std::nullopt : std::optional<fs::path>(absolute.lexically_normal());
+  }
+  const char* path = std::getenv("PATH");
+  std::string_view dirs = path != nullptr ? path : "/usr/local/bin:/usr/bin:/bin";
+  while (true) {
+    std::size_t colon = dirs.find(':');
+    std::string dir(dirs.substr(0, colon));
+    fs::path candidate = fs::absolute(fs::path(dir.empty() ? "." : dir) / python, ec);
+    if (!ec && fs::is_regular_file(candidate, ec) && ::access(candidate.c_str(), X_OK) == 0) {
+      return candidate.lexically_normal();
+    }
+    if (colon == std::string_view::npos) return std::nullopt;
+    dirs.remove_prefix(colon + 1);
+  }
+}
 
 util::Result<std::string> RunPythonScript(const std::filesystem::path& program,
                                           std::string_view script, SiteImport site,

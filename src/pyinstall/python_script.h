@@ -14,12 +14,19 @@
 
 #include <chrono>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <string_view>
 
 #include "util/result.h"
 
 namespace strata::pyinstall {
+
+// The interpreter `python` names, absolute and lexically normal: itself when
+// it has a slash, else the first executable of that name on PATH; nullopt
+// when there is none. Symbolic links are kept (the name an interpreter is
+// run by shows in a venv).
+std::optional<std::filesystem::path> FindPython(const std::string& python);
 
 enum class SiteImport { kImport, kSkip };  // kSkip: `-S`, no site module
 

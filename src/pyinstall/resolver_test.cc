@@ -7,24 +7,12 @@
 #include <utility>
 #include <vector>
 
+#include "pyinstall/facts_testing.h"
+
 namespace strata::pyinstall {
 namespace {
 
-InterpreterFacts LinuxFacts() {
-  InterpreterFacts facts;
-  facts.implementation_name = "cpython";
-  facts.implementation_version = "3.11.7";
-  facts.os_name = "posix";
-  facts.platform_machine = "x86_64";
-  facts.platform_release = "6.1.0-18-amd64";
-  facts.platform_system = "Linux";
-  facts.platform_version = "#1 SMP PREEMPT_DYNAMIC Debian 6.1.76-1 (2024-02-01)";
-  facts.python_full_version = "3.11.7";
-  facts.platform_python_implementation = "CPython";
-  facts.python_version = "3.11";
-  facts.sys_platform = "linux";
-  return facts;
-}
+using testing::LinuxFacts;
 
 Requirement R(std::string_view text) {
   util::Result<Requirement> r = Requirement::Parse(text);

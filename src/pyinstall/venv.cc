@@ -81,29 +81,6 @@ std::string ErrnoText(int error) {
   return std::strerror(error);
 }
 
-// The program `python` names, absolute: itself when it has a slash, else the
-// first executable of that name on PATH.
-std::optional<fs::path> FindProgram(const std::string& python) {
-  std::error_code ec;
-  if (python.find('/') != std::string::npos) {
-    if (::access(python.c_str(), X_OK) != 0) return std::nullopt;
-    fs::path absolute = fs::absolute(python, ec);
-    return ec ? std::nullopt : std::optional<fs::path>(absolute.lexically_normal());
-  }
-  const char* path = std::getenv("PATH");
-  std::string_view dirs = path != nullptr ? path : "/usr/local/bin:/usr/bin:/bin";
-  while (true) {
-    std::size_t colon = dirs.find(':');
-    std::string dir(dirs.substr(0, colon));
-    fs::path candidate = fs::absolute(fs::path(dir.empty() ? "." : dir) / python, ec);
-    if (!ec && fs::is_regular_file(candidate, ec) && ::access(candidate.c_str(), X_OK) == 0) {
-      return candidate.lexically_normal();
-    }
-    if (colon == std::string_view::npos) return std::nullopt;
-    dirs.remove_prefix(colon + 1);
-  }
-}
-
 util::Result<BaseInterpreter> ParseFacts(const std::string& program, const util::Json& json) {
   auto bad = [&](const std::string& what) {
     return util::ValueError(program + " reported unexpected venv facts: " + what);
@@ -425,7 +402,7 @@ util::Result<BaseInterpreter> BaseInterpreter::Read(const std::string& python) {
   static auto* cache =
       new std::map<std::string, BaseInterpreter>();  // never destroyed: safe at exit
 
-  std::optional<fs::path> program = FindProgram(python);
+  std::optional<fs::path> program = FindPython(python);
   if (!program) return util::NotFoundError("no Python interpreter '" + python + "'");
   const std::string key = program->string();
   {
